@@ -1,0 +1,109 @@
+"""Intake endpoints: /api/v1/cases (DESIGN §5, contract)."""
+
+from ninja import Router
+from pydantic import ValidationError
+
+from reviews.models import Case
+from reviews.schemas import (
+    BatchIn,
+    BatchOut,
+    CaseCreatedOut,
+    CaseIn,
+    CaseOut,
+    ContestIn,
+    ErrorOut,
+)
+from reviews.selectors import case_get_for_system, case_trail
+from reviews.services import case_contest, case_ingest, case_ingest_batch
+from reviews.services.intake import invalid_from_validation
+from reviews.services.notices import notice_url
+from workbench.api import ingest_auth
+from workbench.selectors import trail_event_as_dict
+from workbench.services import Actor
+
+router = Router(tags=["cases"], auth=ingest_auth)
+ERRORS = {code: ErrorOut for code in (400, 401, 404, 409, 413, 422, 503)}
+
+
+def _created(case: Case) -> dict:
+    return {
+        "id": str(case.id),
+        "reference": case.reference,
+        "status": case.status,
+        "route": {
+            "rule": case.route.get("rule"),
+            "queue": case.route.get("queue"),
+            "policy_version": case.route["policy_version"],
+        },
+        "notice_url": notice_url(case.reference),
+    }
+
+
+@router.post(
+    "",
+    response={200: CaseCreatedOut, 201: CaseCreatedOut, **ERRORS},
+    summary="Submit one AI output",
+    description="201 when stored; 200 when the same external_id and body were submitted "
+    "before; 409 when the external_id was submitted with a different body.",
+)
+def case_create(request, payload: CaseIn):
+    result = case_ingest(system=request.auth.system, item=payload)
+    return result.status, _created(result.case)
+
+
+@router.post("/batch", response={200: BatchOut, **ERRORS}, summary="Submit up to 1,000 outputs")
+def case_create_batch(request, payload: BatchIn):
+    items = []
+    for raw in payload.cases:
+        try:
+            items.append(CaseIn.model_validate(raw))
+        except ValidationError as exc:
+            items.append(invalid_from_validation(exc))
+    results = case_ingest_batch(system=request.auth.system, items=items)
+    out = []
+    for result in results:
+        if result.error is not None:
+            error = result.error
+            out.append(
+                {
+                    "status": result.status,
+                    "error": {"code": error.code, "message": error.message, "fields": error.fields},
+                }
+            )
+        else:
+            created = _created(result.case)
+            created["case_status"] = created.pop("status")
+            out.append({"status": result.status, **created})
+    return 200, {"results": out}
+
+
+@router.get("/{reference}", response={200: CaseOut, **ERRORS}, summary="A case and its trail")
+def case_detail(request, reference: str):
+    case = case_get_for_system(system=request.auth.system, reference=reference)
+    return 200, {
+        "id": str(case.id),
+        "reference": case.reference,
+        "external_id": case.external_id,
+        "system": request.auth.system.slug,
+        "status": case.status,
+        "outcome": case.final_outcome or None,
+        "decided_by": case.decided_by or None,
+        "reasons": case.output.get("reasons", []),
+        "route": case.route,
+        "appeal": None,
+        "notice_url": notice_url(case.reference),
+        "trail": [trail_event_as_dict(event) for event in case_trail(case=case)],
+    }
+
+
+@router.post(
+    "/{reference}/contest",
+    response={200: CaseCreatedOut, **ERRORS},
+    summary="Flag a case as contested: it goes to a person",
+)
+def case_contest_create(request, reference: str, payload: ContestIn):
+    system = request.auth.system
+    case = case_contest(
+        system=system, reference=reference, reason=payload.reason, actor=Actor.system(system.slug)
+    )
+    return 200, _created(case)

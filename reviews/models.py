@@ -1,0 +1,182 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from workbench.models import AISystem, Role
+
+
+class Subject(models.Model):
+    """The person a decision is about, by the AI system's pseudonymous reference.
+
+    Contact details are sealed with this subject's own AES-GCM key; erasure
+    destroys the key (DESIGN §7).
+    """
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="subjects")
+    reference = models.CharField(max_length=128)
+    locale = models.CharField(max_length=16, default="en")
+    key = models.BinaryField(null=True, editable=False)
+    contact = models.BinaryField(null=True, editable=False)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["system", "reference"], name="subject_unique_per_system")
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
+class Queue(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.REVIEWER)
+    sla_hours = models.PositiveIntegerField(default=24)
+    reviews_required = models.PositiveSmallIntegerField(default=1)
+    blind = models.BooleanField(default=False)
+    lease_minutes = models.PositiveIntegerField(default=15)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reviews_required__in=[1, 2]), name="queue_reviews_required_1_or_2"
+            )
+        ]
+
+    def __str__(self):
+        return self.slug
+
+
+class Policy(models.Model):
+    """One published version of an AI system's routing policy; never edited."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="policies")
+    version = models.PositiveIntegerField()
+    document = models.JSONField()
+    digest = models.CharField(max_length=64)
+    published_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.CharField(max_length=150)
+
+    class Meta:
+        verbose_name_plural = "policies"
+        constraints = [
+            models.UniqueConstraint(fields=["system", "version"], name="policy_version_unique")
+        ]
+        ordering = ["system", "-version"]
+
+    def __str__(self):
+        return f"{self.system.slug} v{self.version}"
+
+
+class Case(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        PENDING_REVIEW = "pending_review"
+        IN_REVIEW = "in_review"
+        FINALIZED = "finalized"
+        UNDER_APPEAL = "under_appeal"
+        APPEAL_DECIDED = "appeal_decided"
+
+    class DecidedBy(models.TextChoices):
+        AI = "ai"
+        HUMAN = "human"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=32, unique=True)
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="cases")
+    external_id = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=AISystem.Kind.choices)
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="cases")
+    model_name = models.CharField(max_length=200)
+    model_version = models.CharField(max_length=100)
+    input = models.JSONField()
+    output = models.JSONField()
+    confidence = models.FloatField()
+    explanation = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    # SHA-256 of the submitted body, to tell a resubmission from a conflict.
+    body_digest = models.CharField(max_length=64)
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="cases")
+    # {rule, queue, policy_version, reason, conditions: [...every rule's result...]}
+    route = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    final_outcome = models.CharField(max_length=64, blank=True)
+    decided_by = models.CharField(max_length=8, choices=DecidedBy.choices, blank=True)
+    notice_token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "external_id"], name="case_external_id_unique_per_system"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="case_confidence_0_1"
+            ),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    @property
+    def outcome(self) -> str:
+        return self.output.get("outcome", "")
+
+
+class ReviewTask(models.Model):
+    """A unit of human work on a case, in one queue."""
+
+    class Kind(models.TextChoices):
+        REVIEW = "review"
+        APPEAL = "appeal"
+        QA = "qa"
+        ESCALATION = "escalation"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLAIMED = "claimed"
+        DONE = "done"
+        CANCELLED = "cancelled"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="tasks")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    priority = models.IntegerField(default=0)
+    due_at = models.DateTimeField()
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tasks",
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every claim: a decision carries the token it was made under,
+    # so a stale form from an earlier lease is refused.
+    fencing_token = models.PositiveIntegerField(default=0)
+    excluded = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="excluded_tasks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "kind"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="one_open_task_per_case_and_kind",
+            )
+        ]
+        indexes = [
+            # Claim-next order: highest priority, then earliest due.
+            models.Index(fields=["queue", "status", "-priority", "due_at"], name="task_claim_order"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} task for {self.case.reference}"

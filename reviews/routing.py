@@ -1,0 +1,467 @@
+"""The routing policy: rules as data (DESIGN §4).
+
+``policy_validate`` checks a policy document and returns it normalized, or
+raises ``PolicyInvalid`` listing every problem. ``route_evaluate`` runs a
+validated policy over a case's facts: every rule is evaluated (so the route
+records every condition's result), the first match wins, and a case no rule
+catches is finalized automatically unless the QA sample picks it.
+"""
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import re2
+
+from workbench.errors import Invalid
+
+MIN_APPEAL_WINDOW_DAYS = 184  # six months at their longest (DSA) and >= 180 days (ERISA)
+MAX_PATTERN_LENGTH = 500
+MAX_MATCHED_TEXT = 20_000
+FIELD_ROOTS = {"input", "output", "metadata", "model", "confidence", "kind", "explanation"}
+FIELD_OPS = {"eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "exists"}
+NUMERIC_OPS = {"gt", "ge", "lt", "le"}
+COMBINATORS = {"all", "any", "not"}
+LEAVES = {"outcome_in", "confidence_below", "confidence_at_least", "sentiment_below", "text_matches"}
+QUEUE_FIELDS = {"slug", "name", "role", "sla_hours", "reviews_required", "blind", "lease_minutes"}
+POLICY_FIELDS = {
+    "system",
+    "outcomes",
+    "adverse_outcomes",
+    "appeal_window_days",
+    "appeal_deadline_days",
+    "qa_sample_rate",
+    "default_queue",
+    "fairness_segments",
+    "external_review",
+    "rules",
+    "queues",
+}
+
+
+class PolicyInvalid(Invalid):
+    code = "policy_invalid"
+
+    def __init__(self, problems: list[str]):
+        super().__init__("the policy is invalid:\n- " + "\n- ".join(problems))
+        self.problems = problems
+
+
+# --- Validation -------------------------------------------------------------------
+
+
+def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]) -> dict:
+    """Check a policy document (section 4 plus ``queues:``); return it normalized."""
+    problems: list[str] = []
+    if not isinstance(document, dict):
+        raise PolicyInvalid(["the policy must be a mapping (YAML or JSON object)"])
+    for unknown in sorted(set(document) - POLICY_FIELDS):
+        problems.append(f"unknown top-level field {unknown!r}")
+
+    system = document.get("system")
+    if not isinstance(system, str) or not system:
+        problems.append("system: name the AI system's slug")
+
+    outcomes = document.get("outcomes")
+    if not _is_str_list(outcomes) or not outcomes:
+        problems.append("outcomes: list the outcome values this system may produce")
+        outcomes = []
+    adverse = document.get("adverse_outcomes", [])
+    if not _is_str_list(adverse):
+        problems.append("adverse_outcomes: must be a list of outcome values")
+        adverse = []
+    for value in adverse:
+        if value not in outcomes:
+            problems.append(f"adverse_outcomes: {value!r} is not one of the outcomes")
+
+    window = document.get("appeal_window_days", MIN_APPEAL_WINDOW_DAYS)
+    if not _is_int(window) or window < MIN_APPEAL_WINDOW_DAYS:
+        problems.append(
+            f"appeal_window_days: must be a whole number of at least {MIN_APPEAL_WINDOW_DAYS} "
+            f"(six months); got {window!r}"
+        )
+    deadline = document.get("appeal_deadline_days", 30)
+    if not _is_int(deadline) or not 1 <= deadline <= 365:
+        problems.append(f"appeal_deadline_days: must be 1 to 365; got {deadline!r}")
+    rate = document.get("qa_sample_rate", 0)
+    if not _is_number(rate) or not 0 <= rate <= 1:
+        problems.append(f"qa_sample_rate: must be a number from 0 to 1; got {rate!r}")
+    segments = document.get("fairness_segments", [])
+    if not _is_str_list(segments):
+        problems.append("fairness_segments: must be a list of field paths")
+    external_review = document.get("external_review", "")
+    if not isinstance(external_review, str):
+        problems.append("external_review: must be text")
+
+    queues = document.get("queues", [])
+    declared = _validate_queues(queues, roles, problems)
+    known = existing_queues | declared
+
+    default_queue = document.get("default_queue")
+    if not isinstance(default_queue, str):
+        problems.append("default_queue: name the queue for QA samples, contests and a stopped system")
+    elif default_queue not in known:
+        problems.append(f"default_queue: unknown queue {default_queue!r}")
+
+    rules = document.get("rules", [])
+    if not isinstance(rules, list):
+        problems.append("rules: must be a list")
+        rules = []
+    names: set[str] = set()
+    for index, rule in enumerate(rules):
+        where = f"rules[{index}]"
+        if not isinstance(rule, dict):
+            problems.append(f"{where}: must be a mapping with name, when and queue")
+            continue
+        name = rule.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}.name: required")
+        elif name in names:
+            problems.append(f"{where}.name: {name!r} is used twice")
+        else:
+            names.add(name)
+            where = f"rules[{index}] ({name})"
+        for unknown in sorted(set(rule) - {"name", "when", "queue", "priority"}):
+            problems.append(f"{where}: unknown field {unknown!r}")
+        if rule.get("queue") not in known:
+            problems.append(f"{where}.queue: unknown queue {rule.get('queue')!r}")
+        if not _is_int(rule.get("priority", 0)):
+            problems.append(f"{where}.priority: must be a whole number")
+        if "when" not in rule:
+            problems.append(f"{where}.when: required")
+        else:
+            _validate_condition(rule["when"], f"{where}.when", set(outcomes), problems, depth=0)
+
+    if problems:
+        raise PolicyInvalid(problems)
+    normalized = dict(document)
+    normalized.setdefault("adverse_outcomes", [])
+    normalized.setdefault("appeal_window_days", MIN_APPEAL_WINDOW_DAYS)
+    normalized.setdefault("appeal_deadline_days", 30)
+    normalized.setdefault("qa_sample_rate", 0)
+    normalized.setdefault("fairness_segments", [])
+    normalized.setdefault("external_review", "")
+    normalized.setdefault("rules", [])
+    normalized.setdefault("queues", [])
+    return normalized
+
+
+def _validate_queues(queues: Any, roles: set[str], problems: list[str]) -> set[str]:
+    if not isinstance(queues, list):
+        problems.append("queues: must be a list")
+        return set()
+    slugs = set()
+    for index, queue in enumerate(queues):
+        where = f"queues[{index}]"
+        if not isinstance(queue, dict) or not isinstance(queue.get("slug"), str):
+            problems.append(f"{where}: needs at least a slug")
+            continue
+        slugs.add(queue["slug"])
+        for unknown in sorted(set(queue) - QUEUE_FIELDS):
+            problems.append(f"{where}: unknown field {unknown!r}")
+        if queue.get("role", "reviewer") not in roles:
+            problems.append(f"{where}.role: unknown role {queue.get('role')!r}")
+        if queue.get("reviews_required", 1) not in (1, 2):
+            problems.append(f"{where}.reviews_required: must be 1 or 2")
+        for number in ("sla_hours", "lease_minutes"):
+            value = queue.get(number, 1)
+            if not _is_int(value) or value < 1:
+                problems.append(f"{where}.{number}: must be a positive whole number")
+        if not isinstance(queue.get("blind", False), bool):
+            problems.append(f"{where}.blind: must be true or false")
+    return slugs
+
+
+def _validate_condition(cond: Any, where: str, outcomes: set, problems: list, depth: int) -> None:
+    if depth > 16:
+        problems.append(f"{where}: conditions nest too deep (16 levels at most)")
+        return
+    if not isinstance(cond, dict) or not cond:
+        problems.append(f"{where}: a condition must be a mapping")
+        return
+    keys = set(cond)
+    if "field" in keys:
+        _validate_field_condition(cond, where, problems)
+        return
+    if len(keys) != 1:
+        problems.append(f"{where}: one test per condition; combine with all/any ({sorted(keys)})")
+        return
+    (name,) = keys
+    arg = cond[name]
+    if name in ("all", "any"):
+        if not isinstance(arg, list) or not arg:
+            problems.append(f"{where}.{name}: must be a non-empty list of conditions")
+            return
+        for index, part in enumerate(arg):
+            _validate_condition(part, f"{where}.{name}[{index}]", outcomes, problems, depth + 1)
+    elif name == "not":
+        _validate_condition(arg, f"{where}.not", outcomes, problems, depth + 1)
+    elif name == "outcome_in":
+        if not _is_str_list(arg) or not arg:
+            problems.append(f"{where}.outcome_in: must be a non-empty list of outcomes")
+            return
+        for value in arg:
+            if value not in outcomes:
+                problems.append(f"{where}.outcome_in: {value!r} is not one of the outcomes")
+    elif name in ("confidence_below", "confidence_at_least"):
+        if not _is_number(arg) or not 0 <= arg <= 1:
+            problems.append(f"{where}.{name}: must be a number from 0 to 1")
+    elif name == "sentiment_below":
+        if not _is_number(arg) or not -1 <= arg <= 1:
+            problems.append(f"{where}.sentiment_below: must be a number from -1 to 1")
+    elif name == "text_matches":
+        problem = _pattern_problem(arg)
+        if problem:
+            problems.append(f"{where}.text_matches: {problem}")
+    else:
+        problems.append(
+            f"{where}: unknown test {name!r}; use all, any, not, field, "
+            + ", ".join(sorted(LEAVES))
+        )
+
+
+def _validate_field_condition(cond: dict, where: str, problems: list) -> None:
+    for unknown in sorted(set(cond) - {"field", "op", "value"}):
+        problems.append(f"{where}: unknown key {unknown!r} in a field test")
+    path, op = cond.get("field"), cond.get("op")
+    if not isinstance(path, str) or path.split(".")[0] not in FIELD_ROOTS:
+        problems.append(
+            f"{where}.field: a path starting with one of {', '.join(sorted(FIELD_ROOTS))}"
+        )
+    if op not in FIELD_OPS:
+        problems.append(f"{where}.op: unknown operator {op!r}; use one of {' '.join(sorted(FIELD_OPS))}")
+        return
+    value = cond.get("value")
+    if op == "exists":
+        if "value" in cond and not isinstance(value, bool):
+            problems.append(f"{where}.value: exists takes true or false")
+    elif "value" not in cond:
+        problems.append(f"{where}.value: required for op {op}")
+    elif op in NUMERIC_OPS and not _is_number(value):
+        problems.append(f"{where}.value: {op} compares numbers")
+    elif op == "in" and not isinstance(value, list):
+        problems.append(f"{where}.value: in takes a list")
+
+
+def _pattern_problem(pattern: Any) -> str:
+    if not isinstance(pattern, str) or not pattern:
+        return "must be a regular expression"
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"longer than {MAX_PATTERN_LENGTH} characters"
+    try:
+        _compile(pattern)
+    except re2.error as exc:
+        return f"not a valid (RE2) regular expression: {exc}"
+    return ""
+
+
+@lru_cache(maxsize=256)
+def _compile(pattern: str):
+    # RE2 runs in time linear in the text: no catastrophic backtracking.
+    # It has no backreferences or lookaround; the validator says so.
+    return re2.compile(pattern)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    )
+
+
+# --- Evaluation -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _sentiment_analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def sentiment_score(text: str) -> float:
+    """VADER compound score, -1 (most negative) to +1."""
+    return _sentiment_analyzer().polarity_scores(text)["compound"]
+
+
+def latest_customer_text(case_input: Any) -> str | None:
+    conversation = case_input.get("conversation") if isinstance(case_input, dict) else None
+    if not isinstance(conversation, list):
+        return None
+    for turn in reversed(conversation):
+        if isinstance(turn, dict) and turn.get("role") == "customer":
+            text = turn.get("text")
+            return text if isinstance(text, str) else None
+    return None
+
+
+@dataclass
+class Facts:
+    """What the rules can see of one case."""
+
+    kind: str
+    input: Any
+    output: dict
+    confidence: float
+    metadata: dict
+    model: dict
+    explanation: str = ""
+    _sentiment: float | None = field(default=None, init=False)
+    _sentiment_done: bool = field(default=False, init=False)
+
+    @property
+    def outcome(self) -> str:
+        return self.output.get("outcome", "")
+
+    @property
+    def customer_text(self) -> str | None:
+        return latest_customer_text(self.input)
+
+    @property
+    def sentiment(self) -> float | None:
+        if not self._sentiment_done:
+            text = self.customer_text
+            self._sentiment = sentiment_score(text) if text else None
+            self._sentiment_done = True
+        return self._sentiment
+
+    def lookup(self, path: str) -> tuple[bool, Any]:
+        root, *rest = path.split(".")
+        value: Any = getattr(self, root)
+        for part in rest:
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return False, None
+        return True, value
+
+
+@dataclass
+class Route:
+    needs_human: bool
+    reason: str  # "rule", "qa_sample", "system_stopped" or "default"
+    rule: str | None
+    queue: str | None
+    task_kind: str | None
+    priority: int
+    policy_version: int
+    conditions: list[dict]
+
+    def as_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "queue": self.queue,
+            "policy_version": self.policy_version,
+            "reason": self.reason,
+            "conditions": self.conditions,
+        }
+
+
+def qa_sampled(*, system: str, external_id: str, rate: float) -> bool:
+    """Deterministic: the same case is always in or out of the sample."""
+    if rate <= 0:
+        return False
+    digest = hashlib.sha256(f"{system}:{external_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def route_evaluate(
+    policy: dict, *, version: int, facts: Facts, external_id: str, stopped: bool
+) -> Route:
+    """Evaluate every rule (first match wins) and decide where the case goes."""
+    results = []
+    winner = None
+    for rule in policy["rules"]:
+        matched, tree = _evaluate(rule["when"], facts)
+        results.append({"rule": rule["name"], "matched": matched, "when": tree})
+        if matched and winner is None:
+            winner = rule
+
+    def route(reason, rule, queue, kind, priority=0):
+        return Route(
+            needs_human=queue is not None,
+            reason=reason,
+            rule=rule,
+            queue=queue,
+            task_kind=kind,
+            priority=priority,
+            policy_version=version,
+            conditions=results,
+        )
+
+    if stopped:
+        # The kill switch overrides every rule: a person sees everything.
+        return route("system_stopped", "kill-switch", policy["default_queue"], "review", 10)
+    if winner is not None:
+        return route("rule", winner["name"], winner["queue"], "review", winner.get("priority", 0))
+    if qa_sampled(system=policy["system"], external_id=external_id, rate=policy["qa_sample_rate"]):
+        return route("qa_sample", "qa-sample", policy["default_queue"], "qa")
+    return route("default", None, None, None)
+
+
+def _evaluate(cond: dict, facts: Facts) -> tuple[bool, dict]:
+    """Evaluate without short-circuit, returning the result and the annotated tree."""
+    if "field" in cond:
+        result = _field_test(cond, facts)
+        return result, {**cond, "result": result}
+    ((name, arg),) = cond.items()
+    if name in ("all", "any"):
+        parts = [_evaluate(part, facts) for part in arg]
+        results = [ok for ok, _ in parts]
+        result = all(results) if name == "all" else any(results)
+        return result, {name: [tree for _, tree in parts], "result": result}
+    if name == "not":
+        ok, tree = _evaluate(arg, facts)
+        return not ok, {"not": tree, "result": not ok}
+    if name == "outcome_in":
+        result = facts.outcome in arg
+    elif name == "confidence_below":
+        result = facts.confidence < arg
+    elif name == "confidence_at_least":
+        result = facts.confidence >= arg
+    elif name == "sentiment_below":
+        score = facts.sentiment
+        result = score is not None and score < arg
+        return result, {name: arg, "score": score, "result": result}
+    else:  # text_matches
+        text = facts.customer_text
+        result = text is not None and _compile(arg).search(text[:MAX_MATCHED_TEXT]) is not None
+    return result, {name: arg, "result": result}
+
+
+def _field_test(cond: dict, facts: Facts) -> bool:
+    found, actual = facts.lookup(cond["field"])
+    op, value = cond["op"], cond.get("value")
+    if op == "exists":
+        return found == (value if isinstance(value, bool) else True)
+    if not found:
+        return False
+    if op == "eq":
+        return actual == value
+    if op == "ne":
+        return actual != value
+    if op == "in":
+        return actual in value
+    if op == "contains":
+        if isinstance(actual, str) and isinstance(value, str):
+            return value in actual
+        return isinstance(actual, list) and value in actual
+    if not _is_number(actual):
+        return False
+    return {
+        "gt": actual > value,
+        "ge": actual >= value,
+        "lt": actual < value,
+        "le": actual <= value,
+    }[op]

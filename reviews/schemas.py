@@ -1,0 +1,151 @@
+"""The intake API's request and response shapes (DESIGN §5, contract)."""
+
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, model_validator
+
+from workbench.models import AISystem
+
+Kind = Literal["claim_decision", "chatbot_answer", "content_moderation", "generic"]
+assert set(Kind.__args__) == set(AISystem.Kind.values)
+
+
+class Strict(Schema):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SubjectIn(Strict):
+    reference: str = Field(min_length=1, max_length=128)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    locale: str = Field(default="en", min_length=2, max_length=16, pattern=r"^[A-Za-z_-]+$")
+
+
+class ModelIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=100)
+
+
+class ReasonIn(Strict):
+    code: str = Field(min_length=1, max_length=32)
+    text: str = Field(default="", max_length=1000)
+
+
+class OutputIn(Strict):
+    outcome: str = Field(min_length=1, max_length=64)
+    summary: str = Field(default="", max_length=2000)
+    reasons: list[ReasonIn] = Field(default_factory=list, max_length=50)
+    answer: str | None = Field(default=None, max_length=20_000)
+
+
+class TurnIn(Strict):
+    role: Literal["customer", "assistant", "agent"]
+    text: str = Field(max_length=20_000)
+
+
+class CaseIn(Strict):
+    external_id: str = Field(min_length=1, max_length=200)
+    kind: Kind
+    subject: SubjectIn
+    model: ModelIn
+    input: dict[str, Any]
+    output: OutputIn
+    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+    explanation: str = Field(default="", max_length=20_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def conversation_for_chatbots(self):
+        # A chatbot's input is the conversation so far; routing reads its
+        # latest customer turn.
+        if self.kind == "chatbot_answer":
+            conversation = self.input.get("conversation")
+            if not isinstance(conversation, list) or not conversation:
+                raise ValueError(
+                    "input.conversation: a chatbot_answer needs the conversation so far, "
+                    'as [{"role": "customer", "text": "..."}, ...]'
+                )
+            for turn in conversation:
+                TurnIn.model_validate(turn)
+        return self
+
+
+class BatchIn(Schema):
+    cases: list[dict[str, Any]] = Field(
+        min_length=1, max_length=1000, description="Up to 1,000 cases, each as in POST /cases."
+    )
+
+
+class RouteOut(Schema):
+    rule: str | None
+    queue: str | None
+    policy_version: int
+
+
+class CaseCreatedOut(Schema):
+    id: str
+    reference: str
+    status: str
+    route: RouteOut
+    notice_url: str
+
+
+class FieldProblem(Schema):
+    path: str
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    fields: list[FieldProblem] = []
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+class BatchItemOut(Schema):
+    status: int
+    id: str | None = None
+    reference: str | None = None
+    case_status: str | None = None
+    route: RouteOut | None = None
+    notice_url: str | None = None
+    error: ErrorBody | None = None
+
+
+class BatchOut(Schema):
+    results: list[BatchItemOut]
+
+
+class ContestIn(Strict):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+class TrailEventOut(Schema):
+    seq: int
+    at: str
+    action: str
+    case: str | None
+    system: str | None
+    actor: dict[str, str]
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class CaseOut(Schema):
+    id: str
+    reference: str
+    external_id: str
+    system: str
+    status: str
+    outcome: str | None
+    decided_by: str | None
+    reasons: list[dict[str, Any]]
+    route: dict[str, Any]
+    appeal: dict[str, Any] | None
+    notice_url: str
+    trail: list[TrailEventOut]

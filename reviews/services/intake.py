@@ -1,0 +1,344 @@
+"""Intake: AI outputs come in, are routed, and land in the trail (DESIGN §4, §5)."""
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from reviews.models import Case, Policy, Queue, ReviewTask, Subject
+from reviews.routing import Facts, Route, route_evaluate
+from reviews.schemas import CaseIn
+from reviews.selectors import policy_active
+from reviews.services.notices import notice_token, notice_token_hash
+from reviews.services.subjects import contact_seal
+from workbench.errors import Conflict, Invalid, NotFound, WorkbenchError
+from workbench.models import AISystem
+from workbench.services.trail import Actor, TrailEntry, trail_append, trail_append_many, trail_lock
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
+
+
+@dataclass
+class IngestResult:
+    """One item's fate: 201 created, 200 same as before, 409 conflict, 422 invalid."""
+
+    status: int
+    case: Case | None = None
+    error: WorkbenchError | None = None
+
+
+@dataclass
+class _Pending:
+    index: int
+    item: CaseIn
+    digest: str
+    route: Route | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def new_reference() -> str:
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"WB-{chars[:4]}-{chars[4:]}"
+
+
+def invalid_from_validation(exc: ValidationError) -> Invalid:
+    """A pydantic error as ``Invalid`` naming every bad field path."""
+    fields = []
+    for problem in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"]
+        if not path and message.startswith("Value error, "):
+            # model-level checks name their own path: "input.conversation: ..."
+            path, _, message = message.removeprefix("Value error, ").partition(": ")
+        fields.append({"path": path or "(body)", "message": message})
+    return Invalid("the case is invalid", "invalid", fields=fields)
+
+
+def case_ingest(*, system: AISystem, item: CaseIn) -> IngestResult:
+    """Submit one AI output. Raises on invalid input or conflict."""
+    (result,) = case_ingest_batch(system=system, items=[item])
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def case_ingest_batch(
+    *, system: AISystem, items: list[CaseIn | WorkbenchError]
+) -> list[IngestResult]:
+    """Submit many outputs at once. Each item gets its own result, in order;
+    valid items are stored even when others fail. The whole batch is written
+    in one transaction under one trail-head lock."""
+    policy = policy_active(system=system)
+    results: list[IngestResult | None] = [None] * len(items)
+    pending: dict[str, _Pending] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, WorkbenchError):
+            results[index] = IngestResult(item.status, error=item)
+            continue
+        problem = _item_problem(item, policy, pending)
+        if problem is not None:
+            results[index] = IngestResult(problem.status, error=problem)
+            continue
+        pending[item.external_id] = _Pending(index, item, _body_digest(item))
+
+    # Rules are evaluated before any lock is taken: they are pure and the
+    # slowest part (sentiment, regexes).
+    for entry in pending.values():
+        entry.route = _route(entry.item, policy, stopped=False)
+
+    if pending:
+        with transaction.atomic():
+            for index, result in _store(system, policy, pending):
+                results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _item_problem(item: CaseIn, policy: Policy, pending: dict) -> WorkbenchError | None:
+    outcomes = policy.document["outcomes"]
+    if item.output.outcome not in outcomes:
+        return Invalid(
+            "the case is invalid",
+            fields=[
+                {
+                    "path": "output.outcome",
+                    "message": f"unknown outcome {item.output.outcome!r}; "
+                    f"this system's outcomes are {', '.join(outcomes)}",
+                }
+            ],
+        )
+    if item.external_id in pending:
+        return Invalid(
+            "the case is invalid",
+            "duplicate_in_batch",
+            fields=[
+                {
+                    "path": "external_id",
+                    "message": f"{item.external_id!r} appears earlier in this batch "
+                    f"(item {pending[item.external_id].index})",
+                }
+            ],
+        )
+    return None
+
+
+def _body_digest(item: CaseIn) -> str:
+    body = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _route(item: CaseIn, policy: Policy, *, stopped: bool) -> Route:
+    facts = Facts(
+        kind=item.kind,
+        input=item.input,
+        output=item.output.model_dump(mode="json"),
+        confidence=item.confidence,
+        metadata=item.metadata,
+        model=item.model.model_dump(),
+        explanation=item.explanation,
+    )
+    return route_evaluate(
+        policy.document,
+        version=policy.version,
+        facts=facts,
+        external_id=item.external_id,
+        stopped=stopped,
+    )
+
+
+def _store(
+    system: AISystem, policy: Policy, pending: dict[str, _Pending]
+) -> list[tuple[int, IngestResult]]:
+    # Lock the chain head first: every writer of cases queues here, so the
+    # existence checks below cannot race another ingester.
+    trail_lock()
+    if AISystem.objects.filter(pk=system.pk, stopped=True).exists():
+        for entry in pending.values():
+            entry.route = _route(entry.item, policy, stopped=True)
+
+    done: list[tuple[int, IngestResult]] = []
+    existing = {
+        case.external_id: case
+        for case in Case.objects.filter(system=system, external_id__in=list(pending))
+    }
+    fresh = []
+    for external_id, entry in pending.items():
+        case = existing.get(external_id)
+        if case is None:
+            fresh.append(entry)
+        elif case.body_digest == entry.digest:
+            done.append((entry.index, IngestResult(200, case=case)))
+        else:
+            conflict = Conflict(
+                f"external_id {external_id!r} was submitted before with a different body "
+                f"(case {case.reference})"
+            )
+            done.append((entry.index, IngestResult(409, error=conflict)))
+    if not fresh:
+        return done
+
+    subjects = _subjects_upsert(system, [entry.item for entry in fresh])
+    queues = {q.slug: q for q in Queue.objects.filter(slug__in={e.route.queue for e in fresh})}
+    references = _unique_references(len(fresh))
+    now = timezone.now()
+    cases, tasks, trail = [], [], []
+    for entry, reference in zip(fresh, references, strict=True):
+        item, route = entry.item, entry.route
+        case = Case(
+            reference=reference,
+            system=system,
+            external_id=item.external_id,
+            kind=item.kind,
+            subject=subjects[item.subject.reference],
+            model_name=item.model.name,
+            model_version=item.model.version,
+            input=item.input,
+            output=item.output.model_dump(mode="json"),
+            confidence=item.confidence,
+            explanation=item.explanation,
+            metadata=item.metadata,
+            body_digest=entry.digest,
+            policy=policy,
+            route=route.as_dict(),
+            notice_token_hash=notice_token_hash(notice_token(reference)),
+        )
+        if route.needs_human:
+            case.status = Case.Status.PENDING_REVIEW
+            queue = queues[route.queue]
+            tasks.append(
+                ReviewTask(
+                    case=case,
+                    kind=route.task_kind,
+                    queue=queue,
+                    priority=route.priority,
+                    due_at=now + timedelta(hours=queue.sla_hours),
+                )
+            )
+        else:
+            case.status = Case.Status.FINALIZED
+            case.final_outcome = item.output.outcome
+            case.decided_by = Case.DecidedBy.AI
+            case.finalized_at = now
+        cases.append(case)
+        trail += _intake_events(system, case, item, route)
+    Case.objects.bulk_create(cases, batch_size=500)
+    ReviewTask.objects.bulk_create(tasks, batch_size=500)
+    trail_append_many(trail)
+    done += [(entry.index, IngestResult(201, case=case)) for entry, case in zip(fresh, cases, strict=True)]
+    return done
+
+
+def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> list[TrailEntry]:
+    actor = Actor.system(system.slug)
+    received = {
+        "external_id": item.external_id,
+        "kind": item.kind,
+        "subject": item.subject.reference,
+        "model": {"name": item.model.name, "version": item.model.version},
+        "outcome": item.output.outcome,
+        "reason_codes": [reason.code for reason in item.output.reasons],
+        "confidence": item.confidence,
+        "body_sha256": case.body_digest,
+    }
+    routed = {
+        "status": case.status,
+        "reason": route.reason,
+        "rule": route.rule,
+        "queue": route.queue,
+        "task": route.task_kind,
+        "policy_version": route.policy_version,
+        "conditions": route.conditions,
+    }
+    if case.status == Case.Status.FINALIZED:
+        routed["final_outcome"] = case.final_outcome
+        routed["decided_by"] = case.decided_by
+    return [
+        TrailEntry("case.received", actor, case.reference, system.slug, received),
+        TrailEntry("case.routed", actor, case.reference, system.slug, routed),
+    ]
+
+
+def _subjects_upsert(system: AISystem, items: list[CaseIn]) -> dict[str, Subject]:
+    """The subjects of ``items`` by reference, creating the new ones. The
+    latest contact details and locale given for a subject win."""
+    latest = {item.subject.reference: item.subject for item in items}
+    subjects = {
+        s.reference: s for s in Subject.objects.filter(system=system, reference__in=list(latest))
+    }
+    created, changed = [], []
+    for reference, given in latest.items():
+        contact = {k: v for k, v in (("name", given.name), ("email", given.email)) if v}
+        subject = subjects.get(reference)
+        if subject is None:
+            subject = Subject(system=system, reference=reference, locale=given.locale)
+            if contact:
+                contact_seal(subject, contact)
+            subjects[reference] = subject
+            created.append(subject)
+        elif subject.erased_at is None and (contact or subject.locale != given.locale):
+            subject.locale = given.locale
+            if contact:
+                contact_seal(subject, contact)
+            changed.append(subject)
+    Subject.objects.bulk_create(created, batch_size=500)
+    if changed:
+        Subject.objects.bulk_update(changed, ["locale", "key", "contact"], batch_size=500)
+    return subjects
+
+
+def _unique_references(count: int) -> list[str]:
+    # Called under the trail-head lock, so no other writer can take one of
+    # these between the check and the insert.
+    chosen: set[str] = set()
+    while len(chosen) < count:
+        candidates = {new_reference() for _ in range(count - len(chosen))} - chosen
+        taken = set(Case.objects.filter(reference__in=candidates).values_list("reference", flat=True))
+        chosen |= candidates - taken
+    return list(chosen)
+
+
+@transaction.atomic
+def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor) -> Case:
+    """Flag a case as contested: it goes to a person (DESIGN §4)."""
+    case = (
+        Case.objects.select_for_update()
+        .select_related("policy")
+        .filter(system=system, reference=reference)
+        .first()
+    )
+    if case is None:
+        from workbench.errors import NotFound
+
+        raise NotFound(f"no case {reference!r}", "case_not_found")
+    if case.status in (Case.Status.UNDER_APPEAL, Case.Status.APPEAL_DECIDED):
+        raise Conflict(
+            f"case {reference} is {case.status.replace('_', ' ')}; it is with an appeal already",
+            "under_appeal",
+        )
+    reason_digest = hashlib.sha256(reason.encode()).hexdigest()
+    open_task = case.tasks.filter(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED])
+    data = {"reason_sha256": reason_digest, "previous_status": case.status}
+    if case.status == Case.Status.FINALIZED:
+        policy = policy_active(system=system)
+        queue = Queue.objects.get(slug=policy.document["default_queue"])
+        ReviewTask.objects.create(
+            case=case,
+            kind=ReviewTask.Kind.REVIEW,
+            queue=queue,
+            priority=20,
+            due_at=timezone.now() + timedelta(hours=queue.sla_hours),
+        )
+        case.status = Case.Status.PENDING_REVIEW
+        case.save(update_fields=["status"])
+        data["queue"] = queue.slug
+    else:
+        open_task.update(priority=20)
+    data["status"] = case.status
+    trail_append(
+        action="case.contested", actor=actor, case=case.reference, system=system.slug, data=data
+    )
+    return case

@@ -1,0 +1,188 @@
+"""The REST API (DESIGN §5, contract) on django-ninja.
+
+Why django-ninja: request and response shapes are pydantic models, which gives
+strict validation with the path of every bad field and the OpenAPI document
+from the same code, with less machinery than DRF plus a schema generator.
+"""
+
+import json
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query, Router, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+from ninja.security import HttpBearer, SessionAuth
+from pydantic import Field
+
+from workbench.errors import WorkbenchError
+from workbench.models import APIKey, Role
+from workbench.selectors import trail_events_after, trail_head
+from workbench.services import AuthenticationFailed, api_key_authenticate, trail_public_key_pem
+
+MAX_JSON_DEPTH = 32
+
+
+class BodyError(WorkbenchError):
+    status = 400
+
+
+class StrictJSONParser(Parser):
+    """JSON that is valid UTF-8, has no NaN/Infinity and nests at most 32 deep."""
+
+    def parse_body(self, request: HttpRequest):
+        try:
+            text = request.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BodyError(f"the body is not valid UTF-8 (byte {exc.start})", "bad_encoding") from None
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise BodyError("the JSON nests too deep", "too_deep") from None
+        except ValueError as exc:
+            raise BodyError(f"malformed JSON: {exc}", "malformed_json") from None
+        if _depth(data) > MAX_JSON_DEPTH:
+            raise BodyError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels", "too_deep")
+        return data
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(value) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                return level
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class ApiKeyAuth(HttpBearer):
+    """``Authorization: Bearer <api key>``; one key belongs to one AI system."""
+
+    def __init__(self, scope: str):
+        super().__init__()
+        self.scope = scope
+
+    def authenticate(self, request, token):
+        try:
+            key = api_key_authenticate(plaintext=token, scope=self.scope)
+        except AuthenticationFailed as exc:
+            request.auth_problem = exc.message
+            return None
+        request.api_key = key
+        return key
+
+
+class ComplianceSession(SessionAuth):
+    """A logged-in compliance officer's browser session."""
+
+    def authenticate(self, request, key):
+        user = request.user
+        if user.is_authenticated and user.has_role(Role.COMPLIANCE):
+            return user
+        return None
+
+
+ingest_auth = ApiKeyAuth(APIKey.Scope.INGEST)
+compliance_auth = [ApiKeyAuth(APIKey.Scope.COMPLIANCE), ComplianceSession()]
+
+api = NinjaAPI(
+    title="Workbench API",
+    version="1",
+    description="Submit AI outputs for routing and human review; read the decision trail.",
+    parser=StrictJSONParser(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    urls_namespace="api",
+)
+
+
+def error_response(request, *, status: int, code: str, message: str, fields=None):
+    body = {"error": {"code": code, "message": message, "fields": fields or []}}
+    return api.create_response(request, body, status=status)
+
+
+@api.exception_handler(WorkbenchError)
+def _workbench_error(request, exc: WorkbenchError):
+    return error_response(
+        request, status=exc.status, code=exc.code, message=exc.message, fields=exc.fields
+    )
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    fields = []
+    for problem in exc.errors:
+        # ninja prefixes the location with where it came from and the
+        # parameter's name ("body", "payload"): the client wants the field.
+        loc = [str(part) for part in problem.get("loc", [])]
+        if loc[:1] in (["body"], ["query"], ["path"]):
+            loc = loc[2:] if loc[:1] == ["body"] else loc[1:]
+        message = problem.get("msg", "invalid")
+        if not loc and message.startswith("Value error, "):
+            path, _, message = message.removeprefix("Value error, ").partition(": ")
+            loc = [path]
+        fields.append({"path": ".".join(loc) or "(body)", "message": message})
+    return error_response(
+        request, status=422, code="invalid", message="the request is invalid", fields=fields
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request, exc):
+    message = getattr(request, "auth_problem", None) or (
+        "missing or unknown credentials: send Authorization: Bearer <api key>"
+    )
+    return error_response(request, status=401, code="unauthenticated", message=message)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    cause = exc.__cause__
+    if isinstance(cause, WorkbenchError):  # our parser's complaint, wrapped by ninja
+        return _workbench_error(request, cause)
+    return error_response(request, status=exc.status_code, code="http_error", message=str(exc))
+
+
+# --- The trail, for compliance tooling --------------------------------------------------
+
+trail_router = Router(tags=["trail"], auth=compliance_auth)
+
+
+class TrailPage(Schema):
+    events: list[dict]
+    next_after: int | None
+    head_seq: int
+
+
+class TrailQuery(Schema):
+    after: int = Field(default=0, ge=0)
+    limit: int = Field(default=1000, ge=1, le=10_000)
+
+
+@trail_router.get("", response=TrailPage, summary="Trail events after a seq, in order")
+def trail_list(request, query: Query[TrailQuery]):
+    events = trail_events_after(after=query.after, limit=query.limit)
+    head = trail_head()
+    last = events[-1]["seq"] if events else None
+    more = last is not None and last < head["seq"]
+    return {"events": events, "next_after": last if more else None, "head_seq": head["seq"]}
+
+
+@trail_router.get("/head", summary="The end of the chain and its latest signed checkpoint")
+def trail_head_get(request):
+    return trail_head()
+
+
+@trail_router.get("/public-key", auth=None, summary="The checkpoint signing key (PEM)")
+def trail_public_key(request):
+    return HttpResponse(trail_public_key_pem(), content_type="application/x-pem-file")
+
+
+api.add_router("/trail", trail_router)

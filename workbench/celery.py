@@ -1,0 +1,18 @@
+"""The one Celery app. Tasks take ids and call services; the beat schedule lives here."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings.local")
+
+app = Celery("workbench")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "trail-checkpoint": {
+        "task": "workbench.tasks.trail_checkpoint",
+        "schedule": 60.0,
+    },
+}

@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from workbench.errors import WorkbenchError
+from workbench.models import AISystem, APIKey
+from workbench.services import Actor, api_key_create
+
+
+class Command(BaseCommand):
+    help = "Add an API key to an AI system (printed last, shown once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("--scope", default=APIKey.Scope.INGEST, choices=APIKey.Scope.values)
+
+    def handle(self, *args, slug, scope, **options):
+        system = AISystem.objects.filter(slug=slug).first()
+        if system is None:
+            raise CommandError(f"no AI system {slug!r}")
+        try:
+            issued = api_key_create(system=system, scope=scope, actor=Actor.workbench("manage.py"))
+        except WorkbenchError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(f"{scope} key for {slug}; store it now, it is not shown again:")
+        self.stdout.write(issued.plaintext)

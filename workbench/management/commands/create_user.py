@@ -1,0 +1,30 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from workbench.errors import WorkbenchError
+from workbench.models import Role
+from workbench.services import Actor, user_create
+
+
+class Command(BaseCommand):
+    help = "Create a user in one role, optionally reporting to a manager."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--role", required=True, choices=Role.values)
+        parser.add_argument("--password")
+        parser.add_argument("--manager", help="username of the user's manager")
+        parser.add_argument("--email", default="")
+
+    def handle(self, *args, username, role, password, manager, email, **options):
+        try:
+            user = user_create(
+                username=username,
+                role=role,
+                password=password,
+                manager=manager,
+                email=email,
+                actor=Actor.workbench("manage.py"),
+            )
+        except WorkbenchError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(f"created {role} {user.username}")

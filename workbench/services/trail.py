@@ -1,0 +1,333 @@
+"""The decision trail: one global, append-only, hash-chained log (DESIGN §6).
+
+``trail_append`` / ``trail_append_many`` are the only code that inserts trail
+events. They run inside the transaction of the change they record and lock the
+chain head, so concurrent writers queue up: no gaps in ``seq``, no forks.
+"""
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from workbench.errors import WorkbenchError
+from workbench.models import Checkpoint, TrailEvent, TrailHead
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused an event: ``system``, ``user``, ``customer`` or ``workbench``."""
+
+    type: str
+    id: str
+
+    @classmethod
+    def system(cls, slug: str) -> "Actor":
+        return cls("system", slug)
+
+    @classmethod
+    def user(cls, user) -> "Actor":
+        return cls("user", user.get_username())
+
+    @classmethod
+    def customer(cls, subject_reference: str) -> "Actor":
+        return cls("customer", subject_reference)
+
+    @classmethod
+    def workbench(cls, name: str = "workbench") -> "Actor":
+        return cls("workbench", name)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id}
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    action: str
+    actor: Actor
+    case: str | None = None
+    system: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def format_at(moment: datetime) -> str:
+    """The one textual form of an event time: UTC, microseconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(prev_hash: str, body: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+
+
+def _lock_head() -> TrailHead:
+    # SELECT ... FOR UPDATE on the single head row: the lock every appender
+    # queues on. (On SQLite the IMMEDIATE transaction already holds the write lock.)
+    head = TrailHead.objects.select_for_update().filter(id=1).first()
+    if head is None:
+        TrailHead.objects.bulk_create([TrailHead(id=1)], ignore_conflicts=True)
+        head = TrailHead.objects.select_for_update().get(id=1)
+    return head
+
+
+def trail_lock() -> None:
+    """Take the chain-head lock now, for a writer that must check state under it.
+
+    Intake calls this before looking for existing cases so that two ingesters
+    of the same ``external_id`` cannot both decide it is new.
+    """
+    _require_transaction()
+    _lock_head()
+
+
+def _require_transaction() -> None:
+    if not connection.in_atomic_block:
+        raise WorkbenchError(
+            "trail events must be written inside the transaction of the change",
+            "trail_outside_transaction",
+        )
+
+
+def trail_append_many(entries: list[TrailEntry]) -> list[TrailEvent]:
+    """Append events in order, in the caller's transaction. Returns them saved."""
+    _require_transaction()
+    if not entries:
+        return []
+    head = _lock_head()
+    seq, prev = head.seq, head.hash
+    now = timezone.now()
+    at = format_at(now)
+    events = []
+    for entry in entries:
+        seq += 1
+        body = rfc8785.dumps(
+            {
+                "seq": seq,
+                "at": at,
+                "action": entry.action,
+                "case": entry.case,
+                "system": entry.system,
+                "actor": entry.actor.as_dict(),
+                "data": entry.data,
+            }
+        )
+        digest = event_hash(prev, body)
+        events.append(
+            TrailEvent(
+                seq=seq,
+                at=now,
+                action=entry.action,
+                case=entry.case,
+                system=entry.system,
+                body=body.decode(),
+                prev_hash=prev,
+                hash=digest,
+            )
+        )
+        prev = digest
+    TrailEvent.objects.bulk_create(events, batch_size=500)
+    TrailHead.objects.filter(id=1).update(seq=seq, hash=prev)
+    if head.seq // settings.TRAIL_CHECKPOINT_EVERY != seq // settings.TRAIL_CHECKPOINT_EVERY:
+        transaction.on_commit(_enqueue_checkpoint)
+    return events
+
+
+def _enqueue_checkpoint() -> None:
+    from workbench.tasks import trail_checkpoint  # the task module imports this one
+
+    trail_checkpoint.delay()
+
+
+def trail_append(
+    *,
+    action: str,
+    actor: Actor,
+    case: str | None = None,
+    system: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TrailEvent:
+    """Append one event recording a state change, in that change's transaction."""
+    return trail_append_many(
+        [TrailEntry(action=action, actor=actor, case=case, system=system, data=data or {})]
+    )[0]
+
+
+# --- Verification -------------------------------------------------------------------
+
+
+@dataclass
+class TrailVerification:
+    ok: bool
+    checked: int
+    head_seq: int
+    checkpoints: int = 0
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+def trail_verify(*, chunk_size: int = 20_000) -> TrailVerification:
+    """Recompute the whole chain; name the first ``seq`` that does not hold.
+
+    Checks, for each event: ``seq`` follows on, ``prev_hash`` is the previous
+    hash, ``hash`` is SHA-256(prev || body), and the queryable columns agree
+    with the body. Then the head row and every checkpoint signature.
+    """
+    head = TrailHead.objects.filter(id=1).first() or TrailHead()
+    checkpoints = {cp.seq: cp for cp in Checkpoint.objects.all()}
+    public_keys = {trail_key_id(): trail_public_key()}
+    expected, prev, checked = 1, GENESIS_HASH, 0
+
+    def bad(seq: int, problem: str) -> TrailVerification:
+        return TrailVerification(False, checked, head.seq, len(checkpoints), seq, problem)
+
+    rows = TrailEvent.objects.order_by("seq").values_list(
+        "seq", "at", "action", "case", "system", "body", "prev_hash", "hash"
+    )
+    loads = json.loads
+    sha256 = hashlib.sha256
+    for seq, at, action, case, system, body, prev_hash, digest in rows.iterator(chunk_size):
+        if seq != expected:
+            return bad(expected, f"event {expected} is missing (found {seq} next)")
+        if prev_hash != prev:
+            return bad(seq, "prev_hash does not match the hash of the event before")
+        if sha256(bytes.fromhex(prev) + body.encode()).hexdigest() != digest:
+            return bad(seq, "hash does not match the event's content")
+        try:
+            fields = loads(body)
+        except ValueError:
+            return bad(seq, "body is not JSON")
+        if (
+            fields.get("seq") != seq
+            or fields.get("action") != action
+            or fields.get("case") != case
+            or fields.get("system") != system
+            or fields.get("at") != format_at(at)
+        ):
+            return bad(seq, "columns do not agree with the hashed body")
+        checkpoint = checkpoints.get(seq)
+        if checkpoint is not None:
+            problem = _checkpoint_problem(checkpoint, digest, public_keys)
+            if problem:
+                return bad(seq, problem)
+        prev, expected, checked = digest, expected + 1, checked + 1
+
+    last = expected - 1
+    if head.seq != last or head.hash != prev:
+        return bad(last + 1 if head.seq > last else last, "the chain head does not match the last event")
+    beyond = [seq for seq in checkpoints if seq > last]
+    if beyond:
+        return bad(min(beyond), "a checkpoint signs an event that is not in the trail")
+    return TrailVerification(True, checked, head.seq, len(checkpoints))
+
+
+def _checkpoint_problem(checkpoint: Checkpoint, digest: str, public_keys: dict) -> str:
+    if checkpoint.hash != digest:
+        return "checkpoint hash does not match the event"
+    key = public_keys.get(checkpoint.key_id)
+    if key is None:
+        return f"checkpoint signed by an unknown key {checkpoint.key_id}"
+    try:
+        key.verify(base64.b64decode(checkpoint.signature), checkpoint_message(checkpoint.seq, digest))
+    except (InvalidSignature, ValueError):
+        return "checkpoint signature does not verify"
+    return ""
+
+
+# --- Checkpoints --------------------------------------------------------------------
+
+
+def checkpoint_message(seq: int, digest: str) -> bytes:
+    """The signed message (contract): the ASCII text ``"<seq>:<hash>"``."""
+    return f"{seq}:{digest}".encode("ascii")
+
+
+@lru_cache(maxsize=4)
+def _load_signing_key(pem: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise WorkbenchError("TRAIL_SIGNING_KEY is not an Ed25519 private key", "bad_signing_key")
+    return key
+
+
+def trail_signing_key() -> Ed25519PrivateKey:
+    """The checkpoint key: ``TRAIL_SIGNING_KEY``, or in development a key file made once."""
+    pem = settings.TRAIL_SIGNING_KEY
+    if not pem:
+        path = settings.TRAIL_SIGNING_KEY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            new = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            path.write_bytes(new)
+            path.chmod(0o600)
+        pem = path.read_text()
+    return _load_signing_key(pem)
+
+
+def trail_public_key() -> Ed25519PublicKey:
+    return trail_signing_key().public_key()
+
+
+def trail_public_key_pem() -> str:
+    return (
+        trail_public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def trail_key_id() -> str:
+    """First 16 hex digits of SHA-256 of the raw public key: names the key a checkpoint used."""
+    raw = trail_public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def trail_checkpoint(*, now: datetime | None = None) -> list[Checkpoint]:
+    """Sign every 1,000th event not signed yet, and the head when the last
+    signature is older than an hour. Safe to run concurrently (unique ``seq``)."""
+    now = now or timezone.now()
+    every = settings.TRAIL_CHECKPOINT_EVERY
+    head = TrailHead.objects.filter(id=1).first()
+    if head is None or head.seq == 0:
+        return []
+    last = Checkpoint.objects.order_by("-seq").first()
+    last_seq = last.seq if last else 0
+    due = list(range((last_seq // every + 1) * every, head.seq + 1, every))
+    stale = last is None or now - last.created_at >= timedelta(
+        seconds=settings.TRAIL_CHECKPOINT_MAX_AGE_SECONDS
+    )
+    if head.seq > last_seq and stale and head.seq not in due:
+        due.append(head.seq)
+    if not due:
+        return []
+    key, key_id = trail_signing_key(), trail_key_id()
+    made = [
+        Checkpoint(
+            seq=seq,
+            hash=digest,
+            signature=base64.b64encode(key.sign(checkpoint_message(seq, digest))).decode(),
+            key_id=key_id,
+        )
+        for seq, digest in TrailEvent.objects.filter(seq__in=due).values_list("seq", "hash")
+    ]
+    with transaction.atomic():
+        Checkpoint.objects.bulk_create(made, ignore_conflicts=True)
+    return made

@@ -1,0 +1,46 @@
+"""Users and their roles."""
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from workbench.errors import Conflict, Invalid, NotFound
+from workbench.models import Role, User
+from workbench.services.trail import Actor, trail_append
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    role: str,
+    actor: Actor,
+    password: str | None = None,
+    manager: str | None = None,
+    email: str = "",
+) -> User:
+    """Create a user in one role group, optionally reporting to ``manager``."""
+    if role not in Role.values:
+        raise Invalid(f"unknown role {role!r}; use one of {', '.join(Role.values)}", "bad_role")
+    if User.objects.filter(username=username).exists():
+        raise Conflict(f"a user {username!r} exists already", "user_exists")
+    boss = None
+    if manager:
+        boss = User.objects.filter(username=manager).first()
+        if boss is None:
+            raise NotFound(f"no manager {manager!r}", "unknown_manager")
+    user = User(username=username, email=email, manager=boss)
+    user.is_staff = role == Role.ADMIN
+    user.is_superuser = role == Role.ADMIN
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.add(group)
+    trail_append(
+        action="user.created",
+        actor=actor,
+        data={"username": username, "role": role, "manager": manager},
+    )
+    return user

@@ -1,0 +1,33 @@
+"""Tests: the same settings as the run they belong to, made fast."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .base import *  # noqa: F403
+from .base import CACHES, REDIS_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WORKBENCH_BASE_URL = "http://testserver"
+if REDIS_URL:
+    # One key space per test run, so parallel runs on one Redis do not meet.
+    CACHES["default"]["KEY_PREFIX"] = f"wbtest-{os.getpid()}"
+
+# A throw-away signing key for the run, put in the environment so that the
+# processes a test starts sign with the same key.
+if not os.environ.get("TRAIL_SIGNING_KEY"):
+    os.environ["TRAIL_SIGNING_KEY"] = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+TRAIL_SIGNING_KEY = os.environ["TRAIL_SIGNING_KEY"]
+TRAIL_SIGNING_KEY_FILE = Path(tempfile.gettempdir()) / "workbench-test-unused.pem"

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from reviews.api import router as cases_router
+from workbench.api import api
+
+api.add_router("/cases", cases_router)
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+]
