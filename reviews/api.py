@@ -1,6 +1,6 @@
 """Intake endpoints: /api/v1/cases (DESIGN §5, contract)."""
 
-from ninja import Router
+from ninja import Router, Status
 from pydantic import ValidationError
 
 from reviews.models import Case
@@ -48,7 +48,7 @@ def _created(case: Case) -> dict:
 )
 def case_create(request, payload: CaseIn):
     result = case_ingest(system=request.auth.system, item=payload)
-    return result.status, _created(result.case)
+    return Status(result.status, _created(result.case))
 
 
 @router.post("/batch", response={200: BatchOut, **ERRORS}, summary="Submit up to 1,000 outputs")
@@ -74,26 +74,29 @@ def case_create_batch(request, payload: BatchIn):
             created = _created(result.case)
             created["case_status"] = created.pop("status")
             out.append({"status": result.status, **created})
-    return 200, {"results": out}
+    return Status(200, {"results": out})
 
 
 @router.get("/{reference}", response={200: CaseOut, **ERRORS}, summary="A case and its trail")
 def case_detail(request, reference: str):
     case = case_get_for_system(system=request.auth.system, reference=reference)
-    return 200, {
-        "id": str(case.id),
-        "reference": case.reference,
-        "external_id": case.external_id,
-        "system": request.auth.system.slug,
-        "status": case.status,
-        "outcome": case.final_outcome or None,
-        "decided_by": case.decided_by or None,
-        "reasons": case.output.get("reasons", []),
-        "route": case.route,
-        "appeal": None,
-        "notice_url": notice_url(case.reference),
-        "trail": [trail_event_as_dict(event) for event in case_trail(case=case)],
-    }
+    return Status(
+        200,
+        {
+            "id": str(case.id),
+            "reference": case.reference,
+            "external_id": case.external_id,
+            "system": request.auth.system.slug,
+            "status": case.status,
+            "outcome": case.final_outcome or None,
+            "decided_by": case.decided_by or None,
+            "reasons": case.output.get("reasons", []),
+            "route": case.route,
+            "appeal": None,
+            "notice_url": notice_url(case.reference),
+            "trail": [trail_event_as_dict(event) for event in case_trail(case=case)],
+        },
+    )
 
 
 @router.post(
@@ -106,4 +109,4 @@ def case_contest_create(request, reference: str, payload: ContestIn):
     case = case_contest(
         system=system, reference=reference, reason=payload.reason, actor=Actor.system(system.slug)
     )
-    return 200, _created(case)
+    return Status(200, _created(case))

@@ -24,7 +24,9 @@ class Subject(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["system", "reference"], name="subject_unique_per_system")
+            models.UniqueConstraint(
+                fields=["system", "reference"], name="subject_unique_per_system"
+            )
         ]
 
     def __str__(self):
@@ -175,7 +177,9 @@ class ReviewTask(models.Model):
         ]
         indexes = [
             # Claim-next order: highest priority, then earliest due.
-            models.Index(fields=["queue", "status", "-priority", "due_at"], name="task_claim_order"),
+            models.Index(
+                fields=["queue", "status", "-priority", "due_at"], name="task_claim_order"
+            ),
         ]
 
     def __str__(self):

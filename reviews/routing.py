@@ -24,7 +24,13 @@ FIELD_ROOTS = {"input", "output", "metadata", "model", "confidence", "kind", "ex
 FIELD_OPS = {"eq", "ne", "gt", "ge", "lt", "le", "in", "contains", "exists"}
 NUMERIC_OPS = {"gt", "ge", "lt", "le"}
 COMBINATORS = {"all", "any", "not"}
-LEAVES = {"outcome_in", "confidence_below", "confidence_at_least", "sentiment_below", "text_matches"}
+LEAVES = {
+    "outcome_in",
+    "confidence_below",
+    "confidence_at_least",
+    "sentiment_below",
+    "text_matches",
+}
 QUEUE_FIELDS = {"slug", "name", "role", "sla_hours", "reviews_required", "blind", "lease_minutes"}
 POLICY_FIELDS = {
     "system",
@@ -101,7 +107,9 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
 
     default_queue = document.get("default_queue")
     if not isinstance(default_queue, str):
-        problems.append("default_queue: name the queue for QA samples, contests and a stopped system")
+        problems.append(
+            "default_queue: name the queue for QA samples, contests and a stopped system"
+        )
     elif default_queue not in known:
         problems.append(f"default_queue: unknown queue {default_queue!r}")
 
@@ -231,7 +239,9 @@ def _validate_field_condition(cond: dict, where: str, problems: list) -> None:
             f"{where}.field: a path starting with one of {', '.join(sorted(FIELD_ROOTS))}"
         )
     if op not in FIELD_OPS:
-        problems.append(f"{where}.op: unknown operator {op!r}; use one of {' '.join(sorted(FIELD_OPS))}")
+        problems.append(
+            f"{where}.op: unknown operator {op!r}; use one of {' '.join(sorted(FIELD_OPS))}"
+        )
         return
     value = cond.get("value")
     if op == "exists":
@@ -273,9 +283,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    )
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- Evaluation -----------------------------------------------------------------------

@@ -10,7 +10,8 @@ def policy_active(*, system: AISystem) -> Policy:
     policy = Policy.objects.filter(system=system).order_by("-version").first()
     if policy is None:
         raise Unavailable(
-            f"the AI system {system.slug!r} has no routing policy yet; publish one with load_policy",
+            f"the AI system {system.slug!r} has no routing policy yet; "
+            "publish one with load_policy",
             "no_policy",
         )
     return policy

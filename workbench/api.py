@@ -33,7 +33,9 @@ class StrictJSONParser(Parser):
         try:
             text = request.body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BodyError(f"the body is not valid UTF-8 (byte {exc.start})", "bad_encoding") from None
+            raise BodyError(
+                f"the body is not valid UTF-8 (byte {exc.start})", "bad_encoding"
+            ) from None
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except RecursionError:

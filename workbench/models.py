@@ -107,6 +107,9 @@ class TrailHead(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="trail_head_single_row")]
 
+    def __str__(self):
+        return f"head at {self.seq}"
+
 
 class Checkpoint(models.Model):
     """An Ed25519 signature over ``"<seq>:<hash>"`` of one point of the chain."""

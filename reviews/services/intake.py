@@ -228,7 +228,10 @@ def _store(
     Case.objects.bulk_create(cases, batch_size=500)
     ReviewTask.objects.bulk_create(tasks, batch_size=500)
     trail_append_many(trail)
-    done += [(entry.index, IngestResult(201, case=case)) for entry, case in zip(fresh, cases, strict=True)]
+    done += [
+        (entry.index, IngestResult(201, case=case))
+        for entry, case in zip(fresh, cases, strict=True)
+    ]
     return done
 
 
@@ -296,7 +299,9 @@ def _unique_references(count: int) -> list[str]:
     chosen: set[str] = set()
     while len(chosen) < count:
         candidates = {new_reference() for _ in range(count - len(chosen))} - chosen
-        taken = set(Case.objects.filter(reference__in=candidates).values_list("reference", flat=True))
+        taken = set(
+            Case.objects.filter(reference__in=candidates).values_list("reference", flat=True)
+        )
         chosen |= candidates - taken
     return list(chosen)
 
@@ -311,8 +316,6 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
         .first()
     )
     if case is None:
-        from workbench.errors import NotFound
-
         raise NotFound(f"no case {reference!r}", "case_not_found")
     if case.status in (Case.Status.UNDER_APPEAL, Case.Status.APPEAL_DECIDED):
         raise Conflict(

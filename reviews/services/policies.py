@@ -45,9 +45,7 @@ def policy_publish(*, document: dict, actor: Actor) -> Published:
         _queue_upsert(spec, actor=actor)
 
     digest = _digest(policy_doc)
-    current = (
-        Policy.objects.select_for_update().filter(system=system).order_by("-version").first()
-    )
+    current = Policy.objects.select_for_update().filter(system=system).order_by("-version").first()
     if current is not None and current.digest == digest:
         return Published(current, created=False)
     policy = Policy.objects.create(

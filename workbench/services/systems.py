@@ -63,7 +63,9 @@ def ai_system_create(
 
 
 @transaction.atomic
-def api_key_create(*, system: AISystem, actor: Actor, scope: str = APIKey.Scope.INGEST) -> IssuedKey:
+def api_key_create(
+    *, system: AISystem, actor: Actor, scope: str = APIKey.Scope.INGEST
+) -> IssuedKey:
     """Issue a key for ``system``. The plaintext is returned once and never stored."""
     if scope not in APIKey.Scope.values:
         raise Invalid(f"unknown scope {scope!r}; use ingest or compliance", "bad_scope")
@@ -120,7 +122,9 @@ def api_key_authenticate(*, plaintext: str, scope: str) -> APIKey:
 
 
 @transaction.atomic
-def ai_system_set_stopped(*, system: AISystem, stopped: bool, reason: str, actor: Actor) -> AISystem:
+def ai_system_set_stopped(
+    *, system: AISystem, stopped: bool, reason: str, actor: Actor
+) -> AISystem:
     """The kill switch: a stopped system's outputs all go to a person."""
     if not reason.strip():
         raise Invalid("give a reason for stopping or restarting the system", "reason_required")

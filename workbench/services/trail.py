@@ -228,7 +228,9 @@ def trail_verify(*, chunk_size: int = 20_000) -> TrailVerification:
 
     last = expected - 1
     if head.seq != last or head.hash != prev:
-        return bad(last + 1 if head.seq > last else last, "the chain head does not match the last event")
+        return bad(
+            last + 1 if head.seq > last else last, "the chain head does not match the last event"
+        )
     beyond = [seq for seq in checkpoints if seq > last]
     if beyond:
         return bad(min(beyond), "a checkpoint signs an event that is not in the trail")
@@ -242,7 +244,9 @@ def _checkpoint_problem(checkpoint: Checkpoint, digest: str, public_keys: dict) 
     if key is None:
         return f"checkpoint signed by an unknown key {checkpoint.key_id}"
     try:
-        key.verify(base64.b64decode(checkpoint.signature), checkpoint_message(checkpoint.seq, digest))
+        key.verify(
+            base64.b64decode(checkpoint.signature), checkpoint_message(checkpoint.seq, digest)
+        )
     except (InvalidSignature, ValueError):
         return "checkpoint signature does not verify"
     return ""
@@ -296,7 +300,9 @@ def trail_public_key_pem() -> str:
 
 def trail_key_id() -> str:
     """First 16 hex digits of SHA-256 of the raw public key: names the key a checkpoint used."""
-    raw = trail_public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = trail_public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     return hashlib.sha256(raw).hexdigest()[:16]
 
 

@@ -135,7 +135,9 @@ USE_TZ = True
 # Ed25519 private key (PEM) that signs trail checkpoints. Unset in development:
 # a key is generated once into TRAIL_SIGNING_KEY_FILE.
 TRAIL_SIGNING_KEY = env("TRAIL_SIGNING_KEY", default="")
-TRAIL_SIGNING_KEY_FILE = Path(env("TRAIL_SIGNING_KEY_FILE", default=str(VAR_DIR / "trail-signing-key.pem")))
+TRAIL_SIGNING_KEY_FILE = Path(
+    env("TRAIL_SIGNING_KEY_FILE", default=str(VAR_DIR / "trail-signing-key.pem"))
+)
 TRAIL_CHECKPOINT_EVERY = 1000
 TRAIL_CHECKPOINT_MAX_AGE_SECONDS = 3600
 

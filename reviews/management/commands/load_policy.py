@@ -20,7 +20,9 @@ def policy_read(path: Path) -> dict:
             return json.loads(text)
         return yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise CommandError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
+        raise CommandError(
+            f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}"
+        ) from None
 
 
 class Command(BaseCommand):
@@ -39,4 +41,6 @@ class Command(BaseCommand):
         if published.created:
             self.stdout.write(f"published {policy.system.slug} policy version {policy.version}")
         else:
-            self.stdout.write(f"unchanged: {policy.system.slug} policy version {policy.version} is in force")
+            self.stdout.write(
+                f"unchanged: {policy.system.slug} policy version {policy.version} is in force"
+            )

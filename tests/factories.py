@@ -1,0 +1,164 @@
+"""Factories and helpers shared by the tests: systems with policies, API
+clients, and case payloads built from the real data in ``data/``."""
+
+import copy
+import csv
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import factory
+from django.test import Client
+
+from reviews.services import policy_publish
+from workbench.models import AISystem, Role, User
+from workbench.services import Actor, ai_system_create, api_key_create
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+ACTOR = Actor.workbench("tests")
+
+CLAIMS_POLICY = {
+    "system": "claims-ai",
+    "outcomes": ["approve", "deny", "partial"],
+    "adverse_outcomes": ["deny", "partial"],
+    "appeal_window_days": 184,
+    "qa_sample_rate": 0.05,
+    "default_queue": "claims-review",
+    "queues": [
+        {"slug": "claims-review", "name": "Claims review", "sla_hours": 48},
+        {"slug": "senior-review", "name": "Senior review", "sla_hours": 24, "reviews_required": 2},
+    ],
+    "rules": [
+        {
+            "name": "large-amount",
+            "when": {"field": "metadata.amount", "op": "gt", "value": 5000},
+            "queue": "senior-review",
+            "priority": 5,
+        },
+        {
+            "name": "adverse-needs-human",
+            "when": {"outcome_in": ["deny", "partial"]},
+            "queue": "claims-review",
+        },
+        {"name": "low-confidence", "when": {"confidence_below": 0.8}, "queue": "claims-review"},
+    ],
+}
+
+SUPPORT_POLICY = {
+    "system": "support-bot",
+    "outcomes": ["answered", "refused", "handoff"],
+    "adverse_outcomes": ["refused"],
+    "qa_sample_rate": 0,
+    "default_queue": "chat-escalations",
+    "queues": [{"slug": "chat-escalations", "name": "Chat escalations", "sla_hours": 4}],
+    "rules": [
+        {
+            "name": "distressed-customer",
+            "when": {
+                "any": [
+                    {"sentiment_below": -0.5},
+                    {"text_matches": "(?i)\\b(human|agent|person)\\b"},
+                ]
+            },
+            "queue": "chat-escalations",
+        },
+        {"name": "low-confidence", "when": {"confidence_below": 0.6}, "queue": "chat-escalations"},
+    ],
+}
+
+
+def system_with_policy(policy: dict | None = None, *, stopped: bool = False) -> AISystem:
+    policy = copy.deepcopy(policy or CLAIMS_POLICY)
+    kind = "chatbot_answer" if policy["system"] == "support-bot" else "claim_decision"
+    system = ai_system_create(slug=policy["system"], name=policy["system"], kind=kind, actor=ACTOR)
+    policy_publish(document=policy, actor=ACTOR)
+    if stopped:
+        AISystem.objects.filter(pk=system.pk).update(stopped=True)
+        system.refresh_from_db()
+    return system
+
+
+def api_client(system: AISystem, scope: str = "ingest") -> Client:
+    key = api_key_create(system=system, scope=scope, actor=ACTOR).plaintext
+    return Client(headers={"authorization": f"Bearer {key}"})
+
+
+@lru_cache(maxsize=1)
+def carc_codes() -> list[tuple[str, str]]:
+    with open(DATA / "claims" / "carc_claim_adjustment_reason_codes.csv", newline="") as f:
+        return [(row["code"], row["description"]) for row in csv.DictReader(f)]
+
+
+@lru_cache(maxsize=1)
+def support_requests() -> list[dict]:
+    with open(DATA / "conversations" / "bitext_customer_support_sample.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def claim_payload(n: int = 1, **overrides) -> dict:
+    """A claim denial built around a real CARC reason code."""
+    code, text = carc_codes()[(n * 7) % 200]
+    body = {
+        "external_id": f"CLM-2026-{n:06d}",
+        "kind": "claim_decision",
+        "subject": {"reference": f"MBR-{n:05d}", "name": "Ana Ruiz", "email": "ana@example.org"},
+        "model": {"name": "claims-triage", "version": "2026.11.1"},
+        "input": {
+            "claim": {"id": f"C{n}", "type": "professional"},
+            "lines": [
+                {
+                    "code": "99213",
+                    "description": "Office visit",
+                    "amount": 180.0,
+                    "reason_codes": [f"CO-{code}"],
+                }
+            ],
+        },
+        "output": {
+            "outcome": "deny",
+            "summary": text,
+            "reasons": [{"code": f"CO-{code}", "text": text}],
+        },
+        "confidence": 0.62,
+        "explanation": "top features: procedure code, diagnosis pointer",
+        "metadata": {"amount": 4200},
+    }
+    body.update(overrides)
+    return body
+
+
+def chat_payload(n: int = 1, text: str | None = None, **overrides) -> dict:
+    """A chatbot answer to a real (Bitext) customer request."""
+    row = support_requests()[n % len(support_requests())]
+    body = {
+        "external_id": f"CHAT-{n:06d}",
+        "kind": "chatbot_answer",
+        "subject": {"reference": f"CUS-{n:05d}"},
+        "model": {"name": "support-llm", "version": "7"},
+        "input": {"conversation": [{"role": "customer", "text": text or row["instruction"]}]},
+        "output": {"outcome": "answered", "answer": row["response"][:2000]},
+        "confidence": 0.9,
+        "metadata": {"intent": row["intent"]},
+    }
+    body.update(overrides)
+    return body
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests")
+
+    @factory.post_generation
+    def role(self, create, extracted, **kwargs):
+        from django.contrib.auth.models import Group
+
+        if extracted:
+            self.groups.add(Group.objects.get_or_create(name=extracted)[0])
+        self.save()
+
+
+__all__ = ["Role", "UserFactory"]
