@@ -36,7 +36,7 @@ SQLITE_DROP = [
 
 def triggers_create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRES_TRIGGERS)
+        schema_editor.execute(POSTGRES_TRIGGERS, params=None)
     elif schema_editor.connection.vendor == "sqlite":
         for statement in SQLITE_TRIGGERS:
             schema_editor.execute(statement)
@@ -44,7 +44,7 @@ def triggers_create(apps, schema_editor):
 
 def triggers_drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRES_DROP)
+        schema_editor.execute(POSTGRES_DROP, params=None)
     elif schema_editor.connection.vendor == "sqlite":
         for statement in SQLITE_DROP:
             schema_editor.execute(statement)

@@ -31,3 +31,7 @@ if not os.environ.get("TRAIL_SIGNING_KEY"):
     )
 TRAIL_SIGNING_KEY = os.environ["TRAIL_SIGNING_KEY"]
 TRAIL_SIGNING_KEY_FILE = Path(tempfile.gettempdir()) / "workbench-test-unused.pem"
+
+if REDIS_URL:
+    # A queue of the run's own on the shared broker.
+    CELERY_TASK_DEFAULT_QUEUE = f"workbench-test-{os.environ.get('WORKBENCH_TEST_RUN', os.getpid())}"

@@ -1,0 +1,54 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reviews.demo import DEMO_PASSWORD, demo_load
+from workbench.errors import WorkbenchError
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo: two AI systems with their policies and queues, one user per "
+        "role and a few hundred cases. Does nothing when the demo is loaded already."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--cases", type=int, default=300, help="how many cases, half claims and half chats"
+        )
+
+    def handle(self, *args, cases, **options):
+        if cases < 0:
+            raise CommandError("--cases must be 0 or more")
+        started = time.monotonic()
+        try:
+            summary = demo_load(cases=cases)
+        except WorkbenchError as exc:
+            raise CommandError(exc.message) from None
+        if not summary.loaded:
+            self.stdout.write(
+                f"demo data already loaded (AI systems {', '.join(summary.existing)} exist); "
+                "nothing changed"
+            )
+            return
+        elapsed = time.monotonic() - started
+        write = self.stdout.write
+        write(f"loaded the demo in {elapsed:.1f} s")
+        for slug, version in summary.policies.items():
+            counts = {s: n for (system, s), n in summary.cases.items() if system == slug}
+            detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            write(f"  {slug}: policy version {version}, {sum(counts.values())} cases ({detail})")
+        write("")
+        write(f"users (password for all: {DEMO_PASSWORD})")
+        write(f"  {'username':<14}{'role':<17}manager")
+        for user in summary.users:
+            note = (
+                "  (exists already, left unchanged)"
+                if user.username in summary.skipped_users
+                else ""
+            )
+            write(f"  {user.username:<14}{user.role:<17}{user.manager or '-'}{note}")
+        write("")
+        write("API keys (shown once):")
+        for slug, key in summary.keys.items():
+            write(f"{slug} ingest key: {key}")

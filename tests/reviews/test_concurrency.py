@@ -1,0 +1,58 @@
+"""Several processes ingest at once on PostgreSQL: the trail-head lock must
+leave no gap or fork in the chain and no duplicate case."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from reviews.models import Case
+from tests import factories
+from workbench.models import TrailEvent
+from workbench.services import trail_verify
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_ingesting_processes_keep_one_unbroken_chain():
+    factories.system_with_policy()
+    before = TrailEvent.objects.count()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings.test",
+    }
+    # Four workers of 60 cases each; neighbours overlap by 20 external ids,
+    # so the same case is submitted by two processes at the same time.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.reviews.ingest_worker", "claims-ai", str(w * 40), "60"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for w in range(4)
+    ]
+    statuses = {201: 0, 200: 0}
+    for worker in workers:
+        out, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+        for status, count in json.loads(out.strip().splitlines()[-1]).items():
+            statuses[int(status)] += count
+
+    distinct = 3 * 40 + 60  # ids 0..179
+    assert Case.objects.count() == distinct
+    assert statuses == {201: distinct, 200: 240 - distinct}
+    seqs = list(TrailEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) - before == 2 * distinct
+    assert trail_verify().ok

@@ -1,0 +1,206 @@
+import base64
+import hashlib
+import importlib
+import json
+import shutil
+import subprocess
+
+import pytest
+import rfc8785
+from django.db import DatabaseError, connection, transaction
+
+from workbench.errors import WorkbenchError
+from workbench.models import Checkpoint, TrailEvent, TrailHead
+from workbench.selectors import trail_event_as_dict
+from workbench.services import (
+    Actor,
+    TrailEntry,
+    trail_append,
+    trail_append_many,
+    trail_checkpoint,
+    trail_public_key_pem,
+    trail_verify,
+)
+
+triggers = importlib.import_module("workbench.migrations.0002_roles_and_trail_triggers")
+ACTOR = Actor.workbench("tests")
+
+
+def append(count: int, start: int = 0) -> list[TrailEvent]:
+    return trail_append_many(
+        [
+            TrailEntry(
+                "case.received",
+                ACTOR,
+                case=f"WB-TEST-{start + i:04d}",
+                system="claims-ai",
+                data={"confidence": 0.62, "n": start + i, "text": "é ✓ \u2028"},
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def drop_triggers():
+    """Inside the test's transaction: rolled back with it."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(triggers.POSTGRES_DROP)
+        else:
+            for statement in triggers.SQLITE_DROP:
+                cursor.execute(statement)
+
+
+def test_events_chain_by_the_contract_formula(db):
+    append(3)
+    prev = "0" * 64
+    for seq, event in enumerate(TrailEvent.objects.order_by("seq"), start=1):
+        exported = trail_event_as_dict(event)
+        assert exported["seq"] == seq
+        assert exported["prev_hash"] == prev
+        unhashed = {k: v for k, v in exported.items() if k not in ("hash", "prev_hash")}
+        digest = hashlib.sha256(bytes.fromhex(prev) + rfc8785.dumps(unhashed)).hexdigest()
+        assert exported["hash"] == digest
+        assert exported["at"].endswith("Z") and len(exported["at"]) == 27
+        prev = digest
+    assert TrailHead.objects.get().seq == 3
+    assert trail_verify().ok
+
+
+def test_append_outside_a_transaction_is_refused(transactional_db):
+    with pytest.raises(WorkbenchError) as caught:
+        trail_append(action="x.y", actor=ACTOR)
+    assert caught.value.code == "trail_outside_transaction"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE workbench_trailevent SET action = 'forged' WHERE seq = 1",
+        "DELETE FROM workbench_trailevent WHERE seq = 1",
+    ],
+)
+def test_the_database_refuses_update_and_delete(db, statement):
+    append(2)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+    assert TrailEvent.objects.get(seq=1).action == "case.received"
+    assert TrailEvent.objects.count() == 2
+
+
+def test_every_byte_of_every_body_is_covered(db):
+    events = append(5)
+    drop_triggers()
+    for event in events:
+        original = event.body
+        for position in range(0, len(original), 7):
+            flipped = chr(ord(original[position]) ^ 1)
+            tampered = original[:position] + flipped + original[position + 1 :]
+            TrailEvent.objects.filter(seq=event.seq).update(body=tampered)
+            result = trail_verify()
+            assert not result.ok
+            assert result.first_bad_seq == event.seq
+        TrailEvent.objects.filter(seq=event.seq).update(body=original)
+    assert trail_verify().ok
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("action", "case.deleted"),
+        ("case", "WB-OTHER-0000"),
+        ("system", "other-ai"),
+        ("hash", "f" * 64),
+        ("prev_hash", "e" * 64),
+    ],
+)
+def test_tampering_with_a_column_is_detected(db, column, value):
+    append(4)
+    drop_triggers()
+    TrailEvent.objects.filter(seq=3).update(**{column: value})
+    result = trail_verify()
+    assert not result.ok
+    # A forged hash shows at its own seq or, with prev_hash, at the next link.
+    assert result.first_bad_seq in (3, 4)
+
+
+def test_a_dropped_event_is_named(db):
+    append(5)
+    drop_triggers()
+    TrailEvent.objects.filter(seq=3).delete()
+    result = trail_verify()
+    assert (result.ok, result.first_bad_seq) == (False, 3)
+
+
+def test_a_truncated_tail_disagrees_with_the_head(db):
+    append(5)
+    drop_triggers()
+    TrailEvent.objects.filter(seq=5).delete()
+    result = trail_verify()
+    assert not result.ok
+    assert "head" in result.problem
+
+
+def test_checkpoints_sign_every_thousandth_event_and_the_stale_head(db, settings):
+    append(2500)
+    made = trail_checkpoint()
+    assert [cp.seq for cp in made] == [1000, 2000, 2500]
+    assert trail_checkpoint() == []  # nothing new is due
+    result = trail_verify()
+    assert result.ok and result.checkpoints == 3
+
+
+def test_a_forged_checkpoint_signature_fails_verification(db):
+    append(1000)
+    trail_checkpoint()
+    signature = bytearray(base64.b64decode(Checkpoint.objects.get().signature))
+    signature[0] ^= 1
+    Checkpoint.objects.update(signature=base64.b64encode(bytes(signature)).decode())
+    result = trail_verify()
+    assert (result.ok, result.first_bad_seq) == (False, 1000)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_a_checkpoint_verifies_with_openssl(db, tmp_path):
+    append(1000)
+    (checkpoint,) = trail_checkpoint()
+    (tmp_path / "key.pem").write_text(trail_public_key_pem())
+    (tmp_path / "msg").write_bytes(f"{checkpoint.seq}:{checkpoint.hash}".encode())
+    (tmp_path / "sig").write_bytes(base64.b64decode(checkpoint.signature))
+    verified = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin",
+         "-in", "msg", "-sigfile", "sig"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "Signature Verified Successfully" in verified.stdout
+
+
+def test_trail_api_needs_a_compliance_key(system):
+    from tests import factories
+
+    ingest = factories.api_client(system)
+    compliance = factories.api_client(system, scope="compliance")
+    assert ingest.get("/api/v1/trail").status_code == 401
+    page = compliance.get("/api/v1/trail?after=1&limit=2").json()
+    assert [event["seq"] for event in page["events"]] == [2, 3]
+    assert page["next_after"] == 3
+    head = compliance.get("/api/v1/trail/head").json()
+    assert head["seq"] == TrailHead.objects.get().seq
+    assert compliance.get("/api/v1/trail?limit=0").status_code == 422
+
+
+def test_public_key_is_published_as_pem(client, db):
+    response = client.get("/api/v1/trail/public-key")
+    assert response.status_code == 200
+    assert response.content.decode().startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_events_carry_no_raw_personal_data(api_client):
+    from tests import factories
+
+    api_client.post("/api/v1/cases", factories.claim_payload(), content_type="application/json")
+    bodies = " ".join(TrailEvent.objects.values_list("body", flat=True))
+    assert "Ana Ruiz" not in bodies and "ana@example.org" not in bodies
+    received = json.loads(TrailEvent.objects.filter(action="case.received").get().body)
+    assert received["data"]["subject"] == "MBR-00001"
