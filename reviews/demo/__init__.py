@@ -107,8 +107,8 @@ def demo_load(*, cases: int = 300) -> DemoSummary:
         return DemoSummary(loaded=False, existing=sorted(existing))
 
     summary = DemoSummary(loaded=True, users=DEMO_USERS)
-    # All or nothing: a failed load leaves no half demo behind to block the next.
     password_hash = make_password(DEMO_PASSWORD)
+    # All or nothing: a failed load leaves no half demo behind to block the next.
     with transaction.atomic():
         for user in DEMO_USERS:
             if User.objects.filter(username=user.username).exists():
@@ -343,7 +343,7 @@ SENSITIVE_INTENTS = {
     "delete_account", "edit_account", "switch_account", "change_shipping_address",
     "payment_issue", "get_refund",
 }  # fmt: skip
-HEATED_INTENTS = {"complaint", "contact_human_agent"}  # "W" in tags: offensive language
+HEATED_INTENTS = {"contact_human_agent"}  # and "W" in tags: offensive language
 
 
 def chat_cases(count: int, *, seed: int = SEED) -> list[CaseIn]:
@@ -369,7 +369,7 @@ def _chat(rng: random.Random, n: int, row: dict, customer: dict) -> CaseIn:
     output = {"outcome": "answered", "summary": f"Answered: {topic}.", "answer": row["response"]}
     if row["intent"] == "contact_human_agent":
         output.update(outcome="handoff", summary="Handed over to a support agent.")
-    elif row["intent"] in SENSITIVE_INTENTS and rng.random() < 0.4:
+    elif row["intent"] in SENSITIVE_INTENTS and rng.random() < 0.25:
         output.update(
             outcome="refused",
             summary="Declined: needs an identity check by the support team.",
