@@ -3,7 +3,8 @@
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
 from workbench.models import AISystem
 
@@ -66,13 +67,30 @@ class CaseIn(Strict):
                     "input.conversation: a chatbot_answer needs the conversation so far, "
                     'as [{"role": "customer", "text": "..."}, ...]'
                 )
-            for turn in conversation:
-                TurnIn.model_validate(turn)
+            problems = []
+            for index, turn in enumerate(conversation):
+                try:
+                    TurnIn.model_validate(turn)
+                except ValidationError as exc:
+                    # Re-rooted, so the client sees input.conversation.1.text,
+                    # not a bare "text" that names no field of the case.
+                    problems += [
+                        InitErrorDetails(
+                            type=error["type"],
+                            loc=("input", "conversation", index, *error["loc"]),
+                            input=error["input"],
+                            ctx=error.get("ctx", {}),
+                        )
+                        for error in exc.errors(include_url=False)
+                    ]
+            if problems:
+                raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
 
 class BatchIn(Schema):
-    cases: list[dict[str, Any]] = Field(
+    # Any, not dict: an item that is not an object fails alone, with its own 422.
+    cases: list[Any] = Field(
         min_length=1, max_length=1000, description="Up to 1,000 cases, each as in POST /cases."
     )
 

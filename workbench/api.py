@@ -6,6 +6,8 @@ from the same code, with less machinery than DRF plus a schema generator.
 """
 
 import json
+import math
+import re
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router, Schema
@@ -27,7 +29,8 @@ class BodyError(WorkbenchError):
 
 
 class StrictJSONParser(Parser):
-    """JSON that is valid UTF-8, has no NaN/Infinity and nests at most 32 deep."""
+    """JSON that is valid UTF-8, has no NaN/Infinity (nor numbers that overflow to
+    it), no text a database cannot store, and nests at most 32 deep."""
 
     def parse_body(self, request: HttpRequest):
         try:
@@ -37,18 +40,51 @@ class StrictJSONParser(Parser):
                 f"the body is not valid UTF-8 (byte {exc.start})", "bad_encoding"
             ) from None
         try:
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
         except RecursionError:
             raise BodyError("the JSON nests too deep", "too_deep") from None
         except ValueError as exc:
             raise BodyError(f"malformed JSON: {exc}", "malformed_json") from None
         if _depth(data) > MAX_JSON_DEPTH:
             raise BodyError(f"the JSON nests deeper than {MAX_JSON_DEPTH} levels", "too_deep")
+        # Only a \u escape can put U+0000 or a lone surrogate into the parsed
+        # text; PostgreSQL refuses both (in text and in jsonb), so refuse them here.
+        if "\\u" in text and _has_unstorable_text(data):
+            raise BodyError(
+                "the JSON holds \\u0000 or a lone surrogate (\\ud800-\\udfff), which is not text",
+                "bad_encoding",
+            )
         return data
 
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    # 1e999 parses to inf: the same as Infinity, which no database stores.
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal} is out of range for a JSON number")
+    return value
+
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _has_unstorable_text(value) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if UNSTORABLE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _depth(value) -> int:

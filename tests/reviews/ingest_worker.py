@@ -19,7 +19,9 @@ def main(slug: str, first: int, count: int) -> None:
     statuses: dict[int, int] = {}
     numbers = list(range(first, first + count))
     for start in range(0, len(numbers), 10):
-        chunk = [CaseIn.model_validate(factories.claim_payload(n)) for n in numbers[start : start + 10]]
+        chunk = [
+            CaseIn.model_validate(factories.claim_payload(n)) for n in numbers[start : start + 10]
+        ]
         if start // 10 % 2:
             results = [case_ingest(system=system, item=item) for item in chunk]
         else:

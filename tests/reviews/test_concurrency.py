@@ -38,7 +38,11 @@ def test_parallel_ingesting_processes_keep_one_unbroken_chain():
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.reviews.ingest_worker", "claims-ai", str(w * 40), "60"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for w in range(4)
     ]

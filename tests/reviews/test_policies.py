@@ -13,7 +13,9 @@ from workbench.services import ai_system_create
 
 @pytest.fixture
 def claims_ai(db):
-    return ai_system_create(slug="claims-ai", name="Claims", kind="claim_decision", actor=factories.ACTOR)
+    return ai_system_create(
+        slug="claims-ai", name="Claims", kind="claim_decision", actor=factories.ACTOR
+    )
 
 
 def load(path) -> str:
@@ -57,12 +59,17 @@ def test_a_changed_policy_gets_the_next_version_and_updates_queues(claims_ai, tm
     ("content", "named"),
     [
         ("system: claims-ai\nrules: [", "not valid YAML"),
-        (yaml.safe_dump({**factories.CLAIMS_POLICY, "default_queue": "ghost"}), "unknown queue 'ghost'"),
+        (
+            yaml.safe_dump({**factories.CLAIMS_POLICY, "default_queue": "ghost"}),
+            "unknown queue 'ghost'",
+        ),
         (yaml.safe_dump({**factories.CLAIMS_POLICY, "system": "nobody"}), "no AI system 'nobody'"),
         ("- just\n- a list\n", "must be a mapping"),
     ],
 )
-def test_an_invalid_policy_file_is_refused_with_a_clear_message(claims_ai, tmp_path, content, named):
+def test_an_invalid_policy_file_is_refused_with_a_clear_message(
+    claims_ai, tmp_path, content, named
+):
     path = tmp_path / "policy.yaml"
     path.write_text(content)
     with pytest.raises(CommandError, match=named.replace("(", r"\(")):

@@ -76,7 +76,9 @@ def test_a_stopped_system_sends_everything_to_a_person():
 
 def test_qa_sampling_is_deterministic_and_near_its_rate():
     picked = [qa_sampled(system="claims-ai", external_id=f"C-{n}", rate=0.05) for n in range(4000)]
-    assert picked == [qa_sampled(system="claims-ai", external_id=f"C-{n}", rate=0.05) for n in range(4000)]
+    assert picked == [
+        qa_sampled(system="claims-ai", external_id=f"C-{n}", rate=0.05) for n in range(4000)
+    ]
     assert 0.035 < sum(picked) / len(picked) < 0.065
     sampled_id = f"C-{picked.index(True)}"
     result = route(validated(qa_sample_rate=0.05), external_id=sampled_id)
@@ -101,8 +103,13 @@ def test_qa_sampling_is_deterministic_and_near_its_rate():
 )
 def test_field_operators(op, value, actual, expected):
     policy = validated(
-        rules=[{"name": "r", "when": {"field": "metadata.v", "op": op, "value": value},
-                "queue": "claims-review"}],
+        rules=[
+            {
+                "name": "r",
+                "when": {"field": "metadata.v", "op": op, "value": value},
+                "queue": "claims-review",
+            }
+        ],
         qa_sample_rate=0,
     )
     assert route(policy, metadata={"v": actual}).needs_human is expected
@@ -110,11 +117,19 @@ def test_field_operators(op, value, actual, expected):
 
 def test_exists_and_paths_into_lists():
     policy = validated(
-        rules=[{"name": "r", "when": {"all": [
-            {"field": "metadata.flag", "op": "exists"},
-            {"field": "input.lines.0.amount", "op": "ge", "value": 100},
-            {"not": {"field": "metadata.missing", "op": "exists"}},
-        ]}, "queue": "claims-review"}],
+        rules=[
+            {
+                "name": "r",
+                "when": {
+                    "all": [
+                        {"field": "metadata.flag", "op": "exists"},
+                        {"field": "input.lines.0.amount", "op": "ge", "value": 100},
+                        {"not": {"field": "metadata.missing", "op": "exists"}},
+                    ]
+                },
+                "queue": "claims-review",
+            }
+        ],
         qa_sample_rate=0,
     )
     hit = route(policy, metadata={"flag": None}, input={"lines": [{"amount": 120}]})
@@ -127,7 +142,9 @@ def test_exists_and_paths_into_lists():
 def test_combinators_record_every_leaf_without_short_circuit():
     policy = validated(factories.SUPPORT_POLICY)
     turn = [{"role": "customer", "text": "Can I talk to a human please"}]
-    result = route(policy, kind="chatbot_answer", input={"conversation": turn}, output={"outcome": "answered"})
+    result = route(
+        policy, kind="chatbot_answer", input={"conversation": turn}, output={"outcome": "answered"}
+    )
     assert result.rule == "distressed-customer"
     sentiment, pattern = result.conditions[0]["when"]["any"]
     assert sentiment["result"] is False and isinstance(sentiment["score"], float)
@@ -141,18 +158,26 @@ def test_text_rules_read_the_latest_customer_turn():
         {"role": "assistant", "text": "Sure, a person will call"},
         {"role": "customer", "text": "Thanks, that solved it!"},
     ]
-    result = route(policy, kind="chatbot_answer", input={"conversation": conversation},
-                   output={"outcome": "answered"})
+    result = route(
+        policy,
+        kind="chatbot_answer",
+        input={"conversation": conversation},
+        output={"outcome": "answered"},
+    )
     assert not result.needs_human
 
 
 def test_regexes_cannot_backtrack_catastrophically():
-    policy = validated(factories.SUPPORT_POLICY, rules=[
-        {"name": "evil", "when": {"text_matches": "(a+)+$"}, "queue": "chat-escalations"},
-    ])
+    policy = validated(
+        factories.SUPPORT_POLICY,
+        rules=[
+            {"name": "evil", "when": {"text_matches": "(a+)+$"}, "queue": "chat-escalations"},
+        ],
+    )
     text = "a" * 15_000 + "!"
-    result = route(policy, kind="chatbot_answer",
-                   input={"conversation": [{"role": "customer", "text": text}]})
+    result = route(
+        policy, kind="chatbot_answer", input={"conversation": [{"role": "customer", "text": text}]}
+    )
     assert not result.needs_human  # RE2 answers in linear time
 
 
@@ -172,28 +197,76 @@ def test_vader_agrees_with_people_on_clearly_negative_and_positive_texts():
     ("changes", "named"),
     [
         ({"default_queue": "nowhere"}, "default_queue: unknown queue 'nowhere'"),
-        ({"rules": [{"name": "r", "when": {"outcome_in": ["deny"]}, "queue": "ghost"}]},
-         "rules[0] (r).queue: unknown queue 'ghost'"),
-        ({"rules": [{"name": "r", "when": {"field": "metadata.a", "op": "like", "value": 1},
-                     "queue": "claims-review"}]}, "unknown operator 'like'"),
-        ({"rules": [{"name": "r", "when": {"field": "metadata.a", "op": "gt", "value": "x"}, "queue": "claims-review"}]},
-         "gt compares numbers"),
+        (
+            {"rules": [{"name": "r", "when": {"outcome_in": ["deny"]}, "queue": "ghost"}]},
+            "rules[0] (r).queue: unknown queue 'ghost'",
+        ),
+        (
+            {
+                "rules": [
+                    {
+                        "name": "r",
+                        "when": {"field": "metadata.a", "op": "like", "value": 1},
+                        "queue": "claims-review",
+                    }
+                ]
+            },
+            "unknown operator 'like'",
+        ),
+        (
+            {
+                "rules": [
+                    {
+                        "name": "r",
+                        "when": {"field": "metadata.a", "op": "gt", "value": "x"},
+                        "queue": "claims-review",
+                    }
+                ]
+            },
+            "gt compares numbers",
+        ),
         ({"appeal_window_days": 90}, "appeal_window_days: must be a whole number of at least 184"),
-        ({"rules": [{"name": "r", "when": {"text_matches": "(a)\\1"}, "queue": "claims-review"}]},
-         "not a valid (RE2) regular expression"),
-        ({"rules": [{"name": "r", "when": {"text_matches": "a" * 501}, "queue": "claims-review"}]},
-         "longer than 500 characters"),
-        ({"rules": [{"name": "r", "when": {"outcome_in": ["maybe"]}, "queue": "claims-review"}]},
-         "'maybe' is not one of the outcomes"),
-        ({"rules": [{"name": "r", "when": {"confidence_below": 2}, "queue": "claims-review"}]},
-         "confidence_below: must be a number from 0 to 1"),
-        ({"rules": [{"name": "r", "when": {"guess": 1}, "queue": "claims-review"}]},
-         "unknown test 'guess'"),
-        ({"rules": [{"name": "r", "when": {"any": []}, "queue": "claims-review"}]},
-         "must be a non-empty list"),
-        ({"rules": [{"name": "r", "when": {"outcome_in": ["deny"]}, "queue": "claims-review"},
-                    {"name": "r", "when": {"outcome_in": ["deny"]}, "queue": "claims-review"}]},
-         "'r' is used twice"),
+        (
+            {
+                "rules": [
+                    {"name": "r", "when": {"text_matches": "(a)\\1"}, "queue": "claims-review"}
+                ]
+            },
+            "not a valid (RE2) regular expression",
+        ),
+        (
+            {
+                "rules": [
+                    {"name": "r", "when": {"text_matches": "a" * 501}, "queue": "claims-review"}
+                ]
+            },
+            "longer than 500 characters",
+        ),
+        (
+            {"rules": [{"name": "r", "when": {"outcome_in": ["maybe"]}, "queue": "claims-review"}]},
+            "'maybe' is not one of the outcomes",
+        ),
+        (
+            {"rules": [{"name": "r", "when": {"confidence_below": 2}, "queue": "claims-review"}]},
+            "confidence_below: must be a number from 0 to 1",
+        ),
+        (
+            {"rules": [{"name": "r", "when": {"guess": 1}, "queue": "claims-review"}]},
+            "unknown test 'guess'",
+        ),
+        (
+            {"rules": [{"name": "r", "when": {"any": []}, "queue": "claims-review"}]},
+            "must be a non-empty list",
+        ),
+        (
+            {
+                "rules": [
+                    {"name": "r", "when": {"outcome_in": ["deny"]}, "queue": "claims-review"},
+                    {"name": "r", "when": {"outcome_in": ["deny"]}, "queue": "claims-review"},
+                ]
+            },
+            "'r' is used twice",
+        ),
         ({"qa_sample_rate": 1.5}, "qa_sample_rate"),
         ({"colour": "blue"}, "unknown top-level field 'colour'"),
         ({"queues": [{"slug": "q", "role": "wizard"}]}, "unknown role 'wizard'"),

@@ -14,8 +14,16 @@ def run(*args) -> list[str]:
 
 
 def test_create_ai_system_prints_the_secret_then_the_key_last(db):
-    lines = run("create_ai_system", "claims-ai", "--name", "Claims", "--kind", "claim_decision",
-                "--callback-url", "https://claims.example.org/hook")
+    lines = run(
+        "create_ai_system",
+        "claims-ai",
+        "--name",
+        "Claims",
+        "--kind",
+        "claim_decision",
+        "--callback-url",
+        "https://claims.example.org/hook",
+    )
     system = AISystem.objects.get(slug="claims-ai")
     assert lines[-2] == f"callback_secret: {system.callback_secret}"
     key = api_key_authenticate(plaintext=lines[-1], scope="ingest")
@@ -25,8 +33,16 @@ def test_create_ai_system_prints_the_secret_then_the_key_last(db):
 
 
 def test_a_given_callback_secret_is_not_printed(db):
-    lines = run("create_ai_system", "bot", "--name", "Bot", "--kind", "chatbot_answer",
-                "--callback-secret", "s3cret")
+    lines = run(
+        "create_ai_system",
+        "bot",
+        "--name",
+        "Bot",
+        "--kind",
+        "chatbot_answer",
+        "--callback-secret",
+        "s3cret",
+    )
     assert not any(line.startswith("callback_secret") for line in lines)
     assert AISystem.objects.get().callback_secret == "s3cret"
 

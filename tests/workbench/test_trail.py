@@ -168,9 +168,23 @@ def test_a_checkpoint_verifies_with_openssl(db, tmp_path):
     (tmp_path / "msg").write_bytes(f"{checkpoint.seq}:{checkpoint.hash}".encode())
     (tmp_path / "sig").write_bytes(base64.b64decode(checkpoint.signature))
     verified = subprocess.run(
-        ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "key.pem", "-rawin",
-         "-in", "msg", "-sigfile", "sig"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "key.pem",
+            "-rawin",
+            "-in",
+            "msg",
+            "-sigfile",
+            "sig",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "Signature Verified Successfully" in verified.stdout

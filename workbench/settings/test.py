@@ -34,4 +34,6 @@ TRAIL_SIGNING_KEY_FILE = Path(tempfile.gettempdir()) / "workbench-test-unused.pe
 
 if REDIS_URL:
     # A queue of the run's own on the shared broker.
-    CELERY_TASK_DEFAULT_QUEUE = f"workbench-test-{os.environ.get('WORKBENCH_TEST_RUN', os.getpid())}"
+    CELERY_TASK_DEFAULT_QUEUE = (
+        f"workbench-test-{os.environ.get('WORKBENCH_TEST_RUN', os.getpid())}"
+    )
