@@ -68,30 +68,70 @@ class APIKey(models.Model):
         return f"wb_{self.prefix}_… ({self.system.slug}, {self.scope})"
 
 
+class BodyText(models.Func):
+    """A top-level text field of a trail event's JSON ``body``, read by the
+    database (for the generated columns of ``TrailEvent``)."""
+
+    output_field = models.CharField()
+
+    def __init__(self, key: str):
+        super().__init__(models.F("body"))
+        self.key = key
+
+    def as_postgresql(self, compiler, connection):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"(({sql})::jsonb ->> '{self.key}')", params
+
+    def as_sqlite(self, compiler, connection):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"json_extract({sql}, '$.{self.key}')", params
+
+
 class TrailEvent(models.Model):
     """One link of the append-only chain (DESIGN §6).
 
     ``body`` is the event as RFC 8785 canonical JSON, without its hashes: the
-    exact bytes that were hashed. The other columns copy fields of the body so
-    that the trail can be queried; ``trail_verify`` checks that they agree.
+    exact bytes that were hashed. ``at``, ``action``, ``case`` and ``system``
+    are columns the database generates from the body, so that the trail can
+    be queried without the copies ever disagreeing with what was hashed.
     The database refuses UPDATE and DELETE on this table (migration 0002).
     """
 
     seq = models.BigIntegerField(primary_key=True)
-    at = models.DateTimeField(db_index=True)
-    action = models.CharField(max_length=64)
-    # Nullable because the body says null for events of no case or system.
-    case = models.CharField(max_length=32, null=True, blank=True, db_index=True)  # noqa: DJ001
-    system = models.CharField(max_length=64, null=True, blank=True, db_index=True)  # noqa: DJ001
     body = models.TextField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The event time in its one textual form (UTC, microseconds, "Z"): fixed
+    # width, so ranges compare as text.
+    at = models.GeneratedField(
+        expression=BodyText("at"),
+        output_field=models.CharField(max_length=27),
+        db_persist=True,
+        db_index=True,
+    )
+    action = models.GeneratedField(
+        expression=BodyText("action"),
+        output_field=models.CharField(max_length=64),
+        db_persist=True,
+    )
+    case = models.GeneratedField(
+        expression=BodyText("case"),
+        output_field=models.CharField(max_length=32, null=True),  # noqa: DJ001
+        db_persist=True,
+        db_index=True,
+    )
+    system = models.GeneratedField(
+        expression=BodyText("system"),
+        output_field=models.CharField(max_length=64, null=True),  # noqa: DJ001
+        db_persist=True,
+        db_index=True,
+    )
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(seq__gte=1), name="trail_seq_positive")]
 
     def __str__(self):
-        return f"#{self.seq} {self.action}"
+        return f"#{self.seq}"
 
 
 class TrailHead(models.Model):

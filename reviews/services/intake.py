@@ -126,9 +126,14 @@ def _item_problem(item: CaseIn, policy: Policy, pending: dict) -> WorkbenchError
     return None
 
 
+def json_digest(value) -> str:
+    """SHA-256 of ``value`` as JSON with sorted keys and no spaces."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _body_digest(item: CaseIn) -> str:
-    body = json.dumps(item.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    return json_digest(item.model_dump(mode="json"))
 
 
 def _route(item: CaseIn, policy: Policy, *, stopped: bool) -> Route:
@@ -247,6 +252,9 @@ def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> 
         "confidence": item.confidence,
         "body_sha256": case.body_digest,
     }
+    # Every condition's result is on the case's route; the event names the
+    # rules that matched and pins the whole route by its digest, which keeps
+    # the event small (canonicalizing a large tree is the cost of an event).
     routed = {
         "status": case.status,
         "reason": route.reason,
@@ -254,7 +262,8 @@ def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> 
         "queue": route.queue,
         "task": route.task_kind,
         "policy_version": route.policy_version,
-        "conditions": route.conditions,
+        "matched": [result["rule"] for result in route.conditions if result["matched"]],
+        "route_sha256": json_digest(case.route),
     }
     if case.status == Case.Status.FINALIZED:
         routed["final_outcome"] = case.final_outcome

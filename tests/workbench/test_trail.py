@@ -91,30 +91,28 @@ def test_the_database_refuses_update_and_delete(db, statement):
 def test_every_byte_of_every_body_is_covered(db):
     events = append(5)
     drop_triggers()
+    refused = detected = 0
     for event in events:
         original = event.body
         for position in range(0, len(original), 7):
             flipped = chr(ord(original[position]) ^ 1)
             tampered = original[:position] + flipped + original[position + 1 :]
-            TrailEvent.objects.filter(seq=event.seq).update(body=tampered)
+            try:
+                with transaction.atomic():
+                    TrailEvent.objects.filter(seq=event.seq).update(body=tampered)
+            except DatabaseError:
+                refused += 1  # not JSON: the generated columns cannot be computed
+                continue
             result = trail_verify()
-            assert not result.ok
-            assert result.first_bad_seq == event.seq
-        TrailEvent.objects.filter(seq=event.seq).update(body=original)
+            assert (result.ok, result.first_bad_seq) == (False, event.seq)
+            detected += 1
+            TrailEvent.objects.filter(seq=event.seq).update(body=original)
+    assert detected > 50 and refused > 10
     assert trail_verify().ok
 
 
-@pytest.mark.parametrize(
-    ("column", "value"),
-    [
-        ("action", "case.deleted"),
-        ("case", "WB-OTHER-0000"),
-        ("system", "other-ai"),
-        ("hash", "f" * 64),
-        ("prev_hash", "e" * 64),
-    ],
-)
-def test_tampering_with_a_column_is_detected(db, column, value):
+@pytest.mark.parametrize(("column", "value"), [("hash", "f" * 64), ("prev_hash", "e" * 64)])
+def test_tampering_with_a_hash_column_is_detected(db, column, value):
     append(4)
     drop_triggers()
     TrailEvent.objects.filter(seq=3).update(**{column: value})
@@ -122,6 +120,16 @@ def test_tampering_with_a_column_is_detected(db, column, value):
     assert not result.ok
     # A forged hash shows at its own seq or, with prev_hash, at the next link.
     assert result.first_bad_seq in (3, 4)
+
+
+@pytest.mark.parametrize("column", ["action", "case", "system", "at"])
+def test_the_queryable_columns_cannot_be_set_apart_from_the_body(db, column):
+    append(2)
+    drop_triggers()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE workbench_trailevent SET \"{column}\" = 'forged' WHERE seq = 1")
+    event = TrailEvent.objects.get(seq=1)
+    assert (event.action, event.case) == ("case.received", "WB-TEST-0000")
 
 
 def test_a_dropped_event_is_named(db):
