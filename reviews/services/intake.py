@@ -16,6 +16,7 @@ from reviews.schemas import CaseIn
 from reviews.selectors import policy_active
 from reviews.services.notices import notice_token, notice_token_hash
 from reviews.services.subjects import contact_seal
+from workbench.db import bulk_insert
 from workbench.errors import Conflict, Invalid, NotFound, WorkbenchError
 from workbench.models import AISystem
 from workbench.services.trail import Actor, TrailEntry, trail_append, trail_append_many, trail_lock
@@ -230,8 +231,8 @@ def _store(
             case.finalized_at = now
         cases.append(case)
         trail += _intake_events(system, case, item, route)
-    Case.objects.bulk_create(cases, batch_size=500)
-    ReviewTask.objects.bulk_create(tasks, batch_size=500)
+    bulk_insert(cases)
+    bulk_insert(tasks)
     trail_append_many(trail)
     done += [
         (entry.index, IngestResult(201, case=case))

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from workbench.db import bulk_insert
 from workbench.errors import WorkbenchError
 from workbench.models import Checkpoint, TrailEvent, TrailHead
 
@@ -128,7 +129,7 @@ def trail_append_many(entries: list[TrailEntry]) -> list[TrailEvent]:
         digest = event_hash(prev, body)
         events.append(TrailEvent(seq=seq, body=body.decode(), prev_hash=prev, hash=digest))
         prev = digest
-    TrailEvent.objects.bulk_create(events, batch_size=500)
+    bulk_insert(events)
     TrailHead.objects.filter(id=1).update(seq=seq, hash=prev)
     if head.seq // settings.TRAIL_CHECKPOINT_EVERY != seq // settings.TRAIL_CHECKPOINT_EVERY:
         transaction.on_commit(_enqueue_checkpoint)
