@@ -9,6 +9,7 @@ import pytest
 import rfc8785
 from django.db import DatabaseError, connection, transaction
 
+from tests import factories
 from workbench.errors import WorkbenchError
 from workbench.models import Checkpoint, TrailEvent, TrailHead
 from workbench.selectors import trail_event_as_dict
@@ -199,7 +200,6 @@ def test_a_checkpoint_verifies_with_openssl(db, tmp_path):
 
 
 def test_trail_api_needs_a_compliance_key(system):
-    from tests import factories
 
     ingest = factories.api_client(system)
     compliance = factories.api_client(system, scope="compliance")
@@ -219,10 +219,19 @@ def test_public_key_is_published_as_pem(client, db):
 
 
 def test_events_carry_no_raw_personal_data(api_client):
-    from tests import factories
 
     api_client.post("/api/v1/cases", factories.claim_payload(), content_type="application/json")
     bodies = " ".join(TrailEvent.objects.values_list("body", flat=True))
     assert "Ana Ruiz" not in bodies and "ana@example.org" not in bodies
     received = json.loads(TrailEvent.objects.filter(action="case.received").get().body)
     assert received["data"]["subject"] == "MBR-00001"
+
+
+def test_trail_api_takes_a_compliance_officers_session(system, client):
+    officer = factories.UserFactory(role="compliance")
+    reviewer = factories.UserFactory(role="reviewer")
+    client.force_login(reviewer)
+    assert client.get("/api/v1/trail").status_code == 401
+    client.force_login(officer)
+    page = client.get("/api/v1/trail?limit=1").json()
+    assert page["events"][0]["seq"] == 1 and page["next_after"] == 1
