@@ -184,3 +184,58 @@ class ReviewTask(models.Model):
 
     def __str__(self):
         return f"{self.kind} task for {self.case.reference}"
+
+
+class ReasonCode(models.Model):
+    """One code of an AI system's reason catalog (for claims, the CARC list),
+    with the wording a customer reads in their notice."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="reason_codes")
+    code = models.CharField(max_length=32)
+    description = models.TextField()
+    customer_text = models.TextField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["system", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["system", "code"], name="reason_code_unique_per_system")
+        ]
+
+    def __str__(self):
+        return f"{self.code}: {self.description[:60]}"
+
+
+class Decision(models.Model):
+    """A person's verdict on a review task."""
+
+    class Verdict(models.TextChoices):
+        AGREE = "agree"
+        OVERRIDE = "override"
+        ESCALATE = "escalate"
+
+    task = models.ForeignKey(ReviewTask, on_delete=models.PROTECT, related_name="decisions")
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="decisions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
+    )
+    verdict = models.CharField(max_length=16, choices=Verdict.choices)
+    outcome = models.CharField(max_length=64, blank=True)
+    reason_code = models.CharField(max_length=32, blank=True)
+    rationale = models.TextField(blank=True)
+    seconds_spent = models.FloatField()
+    # Whether the AI's outcome and confidence were on screen when the person
+    # chose (blind queues hide them until then): the honest measure of bias.
+    ai_visible = models.BooleanField()
+    fencing_token = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            # Two reviews of one task come from two people.
+            models.UniqueConstraint(fields=["task", "reviewer"], name="one_decision_per_reviewer")
+        ]
+
+    def __str__(self):
+        return f"{self.verdict} on {self.case_id}"

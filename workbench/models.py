@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -165,3 +167,53 @@ class Checkpoint(models.Model):
 
     def __str__(self):
         return f"checkpoint {self.seq}"
+
+
+class OutboxMessage(models.Model):
+    """A message to send once its transaction has committed: a webhook to an
+    AI system or an email. Written in the transaction of the change it
+    announces, delivered by Celery with retries; ``delivery_id`` is stable
+    across retries so that the receiver can drop a duplicate."""
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook"
+        EMAIL = "email"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        FAILED = "failed"  # gave up after the retry window
+
+    delivery_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    system = models.ForeignKey(
+        AISystem, null=True, blank=True, on_delete=models.PROTECT, related_name="outbox"
+    )
+    destination = models.CharField(max_length=500)
+    topic = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
+
+    def __str__(self):
+        return f"{self.channel} {self.topic} → {self.destination} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at delivering an outbox message, for the admin to see."""
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="tries")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    seconds = models.FloatField()
+
+    def __str__(self):
+        return f"attempt at {self.at:%Y-%m-%d %H:%M:%S}: {self.status_code or self.error[:40]}"
