@@ -158,6 +158,7 @@ class ReviewTask(models.Model):
         on_delete=models.PROTECT,
         related_name="tasks",
     )
+    claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Bumped on every claim: a decision carries the token it was made under,
     # so a stale form from an earlier lease is refused.

@@ -40,6 +40,7 @@ POLICY_FIELDS = {
     "appeal_deadline_days",
     "qa_sample_rate",
     "default_queue",
+    "escalation_queue",
     "fairness_segments",
     "external_review",
     "rules",
@@ -113,6 +114,10 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     elif default_queue not in known:
         problems.append(f"default_queue: unknown queue {default_queue!r}")
 
+    escalation_queue = document.get("escalation_queue")
+    if escalation_queue is not None and escalation_queue not in known:
+        problems.append(f"escalation_queue: unknown queue {escalation_queue!r}")
+
     rules = document.get("rules", [])
     if not isinstance(rules, list):
         problems.append("rules: must be a list")
@@ -151,6 +156,7 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     normalized.setdefault("qa_sample_rate", 0)
     normalized.setdefault("fairness_segments", [])
     normalized.setdefault("external_review", "")
+    normalized.setdefault("escalation_queue", None)
     normalized.setdefault("rules", [])
     normalized.setdefault("queues", [])
     return normalized

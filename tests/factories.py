@@ -24,9 +24,11 @@ CLAIMS_POLICY = {
     "appeal_window_days": 184,
     "qa_sample_rate": 0.05,
     "default_queue": "claims-review",
+    "escalation_queue": "supervisor",
     "queues": [
         {"slug": "claims-review", "name": "Claims review", "sla_hours": 48},
         {"slug": "senior-review", "name": "Senior review", "sla_hours": 24, "reviews_required": 2},
+        {"slug": "supervisor", "name": "Supervisor", "role": "supervisor", "sla_hours": 24},
     ],
     "rules": [
         {
@@ -162,3 +164,19 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 __all__ = ["Role", "UserFactory"]
+
+
+def ingest(system: AISystem, payload: dict):
+    """Submit ``payload`` through the intake service; returns the case."""
+    from reviews.schemas import CaseIn
+    from reviews.services import case_ingest
+
+    return case_ingest(system=system, item=CaseIn.model_validate(payload)).case
+
+
+def reason_code(system: AISystem, code: str = "CO-50", text: str = "Not medically necessary"):
+    from reviews.models import ReasonCode
+
+    return ReasonCode.objects.get_or_create(
+        system=system, code=code, defaults={"description": text, "customer_text": text}
+    )[0]

@@ -319,6 +319,13 @@ def _unique_references(count: int) -> list[str]:
 @transaction.atomic
 def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor) -> Case:
     """Flag a case as contested: it goes to a person (DESIGN §4)."""
+    # Lock order as everywhere: the case's open tasks, then the case, then the head.
+    live = [ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]
+    open_tasks = list(
+        ReviewTask.objects.select_for_update()
+        .filter(case__system=system, case__reference=reference, status__in=live)
+        .values_list("pk", flat=True)
+    )
     case = (
         Case.objects.select_for_update()
         .select_related("policy")
@@ -333,7 +340,6 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
             "under_appeal",
         )
     reason_digest = hashlib.sha256(reason.encode()).hexdigest()
-    open_task = case.tasks.filter(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED])
     data = {"reason_sha256": reason_digest, "previous_status": case.status}
     if case.status == Case.Status.FINALIZED:
         policy = policy_active(system=system)
@@ -349,7 +355,7 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
         case.save(update_fields=["status"])
         data["queue"] = queue.slug
     else:
-        open_task.update(priority=20)
+        ReviewTask.objects.filter(pk__in=open_tasks).update(priority=20)
     data["status"] = case.status
     trail_append(
         action="case.contested", actor=actor, case=case.reference, system=system.slug, data=data

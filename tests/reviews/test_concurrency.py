@@ -60,3 +60,58 @@ def test_parallel_ingesting_processes_keep_one_unbroken_chain():
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) - before == 2 * distinct
     assert trail_verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_concurrent_reviewers_never_share_a_task():
+    import threading
+    import uuid
+    from collections import Counter
+
+    from django.db import connection
+
+    from reviews.models import Decision, ReviewTask
+    from reviews.schemas import CaseIn
+    from reviews.services import case_ingest_batch
+    from reviews.services.decisions import DecisionInput, decision_record
+    from reviews.services.tasks import task_claim_next
+
+    system = factories.system_with_policy()
+    items = [CaseIn.model_validate(factories.claim_payload(n)) for n in range(200)]
+    case_ingest_batch(system=system, items=items)
+    total = ReviewTask.objects.filter(queue__slug="claims-review").count()
+    reviewers = [factories.UserFactory(role="reviewer") for _ in range(16)]
+    claims: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(16)
+
+    def work(user):
+        try:
+            start.wait()
+            while (task := task_claim_next(user=user, queue_slug="claims-review")) is not None:
+                claims.append((task.pk, user.pk))
+                decision_record(
+                    task_id=task.pk,
+                    user=user,
+                    fencing_token=task.fencing_token,
+                    decision=DecisionInput("agree"),
+                    idempotency_key=uuid.uuid4().hex,
+                )
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in reviewers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert errors == []
+    per_task = Counter(task for task, _ in claims)
+    assert len(per_task) == total and set(per_task.values()) == {1}  # no double assignment
+    assert Decision.objects.count() == total
+    assert len({user for _, user in claims}) > 1  # the work really was shared
+    assert trail_verify().ok

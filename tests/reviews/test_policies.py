@@ -28,7 +28,11 @@ def test_load_policy_from_yaml_publishes_version_one_with_its_queues(claims_ai, 
     path = tmp_path / "claims.yaml"
     path.write_text(yaml.safe_dump(factories.CLAIMS_POLICY))
     assert "published claims-ai policy version 1" in load(path)
-    assert set(Queue.objects.values_list("slug", flat=True)) == {"claims-review", "senior-review"}
+    assert set(Queue.objects.values_list("slug", flat=True)) == {
+        "claims-review",
+        "senior-review",
+        "supervisor",
+    }
     assert Queue.objects.get(slug="senior-review").reviews_required == 2
     event = json.loads(TrailEvent.objects.get(action="policy.published").body)
     assert event["data"]["version"] == 1 and event["data"]["rules"][0] == "large-amount"

@@ -16,7 +16,7 @@ from reviews.routing import (
 from tests import factories
 
 ROLES = {"reviewer", "appeal_reviewer", "supervisor", "compliance", "admin"}
-QUEUES = {"claims-review", "senior-review", "chat-escalations"}
+QUEUES = {"claims-review", "senior-review", "chat-escalations", "supervisor"}
 
 
 def validated(document=None, **changes):

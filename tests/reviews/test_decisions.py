@@ -1,0 +1,198 @@
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from reviews.models import Case, Decision, ReviewTask
+from reviews.services.decisions import DecisionInput, decision_record
+from reviews.services.tasks import task_claim_next, task_release
+from tests import factories
+from workbench.errors import WorkbenchError
+from workbench.models import TrailEvent
+from workbench.services import trail_verify
+
+
+@pytest.fixture
+def reviewer(db):
+    return factories.UserFactory(role="reviewer")
+
+
+@pytest.fixture
+def catalog(system):
+    return factories.reason_code(system)
+
+
+def claimed(system, reviewer, n=1, **overrides):
+    factories.ingest(system, factories.claim_payload(n, **overrides))
+    return task_claim_next(user=reviewer)
+
+
+def decide(task, user, key=None, **fields):
+    return decision_record(
+        task_id=task.pk,
+        user=user,
+        fencing_token=task.fencing_token,
+        decision=DecisionInput(**fields),
+        idempotency_key=key or uuid.uuid4().hex,
+    )
+
+
+def last_event(action):
+    return json.loads(TrailEvent.objects.filter(action=action).latest("seq").body)
+
+
+def test_agreeing_finalizes_the_case_with_the_ai_outcome(system, reviewer):
+    task = claimed(system, reviewer)
+    decision = decide(task, reviewer, verdict="agree")
+    case = Case.objects.get()
+    assert (case.status, case.final_outcome, case.decided_by) == ("finalized", "deny", "human")
+    assert decision.seconds_spent >= 0 and decision.ai_visible
+    assert ReviewTask.objects.get().status == "done"
+    data = last_event("case.decided")["data"]
+    assert (data["verdict"], data["final_outcome"]) == ("agree", "deny")
+    assert trail_verify().ok
+
+
+def test_overriding_needs_an_outcome_a_reason_and_a_rationale(system, reviewer, catalog):
+    task = claimed(system, reviewer)
+    with pytest.raises(WorkbenchError) as caught:
+        decide(task, reviewer, verdict="override")
+    assert caught.value.code == "invalid"
+    assert {f["path"] for f in caught.value.fields} == {"outcome", "rationale", "reason_code"}
+    assert not Decision.objects.exists() and Case.objects.get().status == "in_review"
+
+    decide(
+        task,
+        reviewer,
+        verdict="override",
+        outcome="approve",
+        reason_code="CO-50",
+        rationale="The therapy was pre-authorised <script>alert(1)</script>",
+    )
+    case = Case.objects.get()
+    assert (case.final_outcome, case.decided_by) == ("approve", "human")
+    data = last_event("case.decided")["data"]
+    assert data["reason_code"] == "CO-50" and "rationale" not in data
+    assert len(data["rationale_sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        (
+            {"verdict": "override", "outcome": "maybe", "reason_code": "CO-50", "rationale": "x"},
+            "outcome",
+        ),
+        (
+            {"verdict": "override", "outcome": "deny", "reason_code": "CO-50", "rationale": "x"},
+            "outcome",
+        ),
+        (
+            {"verdict": "override", "outcome": "approve", "reason_code": "XX-1", "rationale": "x"},
+            "reason_code",
+        ),
+        ({"verdict": "escalate"}, "rationale"),
+        ({"verdict": "agree", "outcome": "approve"}, "outcome"),
+        ({"verdict": "shrug"}, "verdict"),
+    ],
+)
+def test_invalid_decisions_name_the_field_and_change_nothing(
+    system, reviewer, catalog, fields, path
+):
+    task = claimed(system, reviewer)
+    events = TrailEvent.objects.count()
+    with pytest.raises(WorkbenchError) as caught:
+        decide(task, reviewer, **fields)
+    assert path in {f["path"] for f in caught.value.fields}
+    assert TrailEvent.objects.count() == events and not Decision.objects.exists()
+
+
+def test_a_double_submitted_form_records_one_decision(system, reviewer):
+    task = claimed(system, reviewer)
+    first = decide(task, reviewer, key="form-1", verdict="agree")
+    again = decide(task, reviewer, key="form-1", verdict="agree")
+    assert first.pk == again.pk and Decision.objects.count() == 1
+    assert TrailEvent.objects.filter(action="case.decided").count() == 1
+
+
+@pytest.mark.parametrize("what", ["released", "reassigned", "expired", "foreign"])
+def test_a_stale_or_foreign_form_is_refused(system, reviewer, what):
+    task = claimed(system, reviewer)
+    user, token = reviewer, task.fencing_token
+    if what == "released":
+        task_release(task_id=task.pk, user=reviewer, fencing_token=token)
+        expected = "lease_lost"
+    elif what == "reassigned":
+        task_release(task_id=task.pk, user=reviewer, fencing_token=token)
+        task_claim_next(user=reviewer)  # claimed again: a new fencing token
+        expected = "stale_form"
+    elif what == "foreign":
+        user, expected = factories.UserFactory(role="reviewer"), "not_your_task"
+    else:
+        expected = "lease_expired"
+    later = timezone.now() + timedelta(minutes=20 if what == "expired" else 0)
+    with time_machine.travel(later), pytest.raises(WorkbenchError) as caught:
+        decision_record(
+            task_id=task.pk,
+            user=user,
+            fencing_token=token,
+            decision=DecisionInput("agree"),
+            idempotency_key="k",
+        )
+    assert caught.value.code == expected
+    assert not Decision.objects.exists()
+    assert Case.objects.get().final_outcome == ""
+
+
+def test_escalating_opens_a_supervisor_task(system, reviewer):
+    task = claimed(system, reviewer)
+    decide(task, reviewer, verdict="escalate", rationale="Conflicting medical records")
+    case = Case.objects.get()
+    assert case.status == "pending_review"
+    escalation = ReviewTask.objects.get(kind="escalation")
+    assert escalation.queue.slug == "supervisor" and escalation.status == "open"
+    supervisor = factories.UserFactory(role="supervisor")
+    task = task_claim_next(user=supervisor)
+    assert task == escalation
+    decide(task, supervisor, verdict="agree")
+    case.refresh_from_db()
+    assert (case.status, case.final_outcome) == ("finalized", "deny")
+
+
+def two_reviews(system, first, second, outcome_second):
+    task = claimed(system, first, metadata={"amount": 9000})
+    assert task.queue.slug == "senior-review"
+    decide(task, first, verdict="agree")
+    case = Case.objects.get()
+    assert case.status == "pending_review"  # waits for the second review
+    assert task_claim_next(user=first) is None  # not the same person twice
+    task = task_claim_next(user=second)
+    if outcome_second == "deny":
+        decide(task, second, verdict="agree")
+    else:
+        decide(
+            task,
+            second,
+            verdict="override",
+            outcome=outcome_second,
+            reason_code="CO-50",
+            rationale="Amount was within the plan's limit",
+        )
+    case.refresh_from_db()
+    return case
+
+
+def test_two_agreeing_reviews_finalize(system, reviewer):
+    case = two_reviews(system, reviewer, factories.UserFactory(role="reviewer"), "deny")
+    assert (case.status, case.final_outcome) == ("finalized", "deny")
+    assert Decision.objects.count() == 2
+
+
+def test_two_disagreeing_reviews_go_to_a_supervisor(system, reviewer, catalog):
+    case = two_reviews(system, reviewer, factories.UserFactory(role="reviewer"), "approve")
+    assert case.status == "pending_review"
+    assert ReviewTask.objects.get(kind="escalation").queue.slug == "supervisor"
+    assert last_event("case.escalated")["data"]["disagreement"] is True
