@@ -1,0 +1,9 @@
+from celery import shared_task
+
+from reviews.services.tasks import task_leases_expire
+
+
+@shared_task(name="reviews.tasks.leases_expire", time_limit=60, soft_time_limit=50)
+def leases_expire():
+    """Return tasks whose lease ran out to their queues (beat, every minute)."""
+    return task_leases_expire()
