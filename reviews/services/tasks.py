@@ -189,3 +189,60 @@ def task_leases_expire(*, now: datetime | None = None) -> int:
             _reopen(task)
         trail_append_many(entries)
     return len(tasks)
+
+
+def _locked(task_id: int) -> ReviewTask:
+    task = (
+        ReviewTask.objects.select_for_update(of=("self",))
+        .select_related("queue", "case__system", "assignee")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None:
+        raise TaskError("no such task", "task_not_found")
+    if task.status not in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED):
+        raise TaskError(f"this task is {task.status}; there is nothing to change", "task_closed")
+    return task
+
+
+@transaction.atomic
+def task_reassign(*, task_id: int, to_user: User, by: User) -> ReviewTask:
+    """A supervisor gives an open or claimed task to ``to_user``, under a new lease."""
+    task = _locked(task_id)
+    if not to_user.has_role(task.queue.role):
+        raise TaskError(
+            f"{to_user.username} does not have the {task.queue.role} role this queue needs",
+            "wrong_role",
+        )
+    if task.excluded.filter(pk=to_user.pk).exists():
+        raise TaskError(f"{to_user.username} is excluded from this case", "excluded")
+    previous = task.assignee.username if task.assignee else None
+    _lease(task, to_user, timezone.now())
+    task.save(update_fields=[*LEASE_FIELDS, "fencing_token"])
+    Case.objects.filter(pk=task.case_id).update(status=Case.Status.IN_REVIEW)
+    trail_append(
+        action="case.reassigned",
+        actor=Actor.user(by),
+        case=task.case.reference,
+        system=task.case.system.slug,
+        data={"task": task.pk, "from": previous, "to": to_user.username},
+    )
+    return task
+
+
+@transaction.atomic
+def task_release_by_supervisor(*, task_id: int, by: User) -> ReviewTask:
+    """A supervisor takes a claimed task away from whoever holds it."""
+    task = _locked(task_id)
+    if task.status != ReviewTask.Status.CLAIMED:
+        raise TaskError("this task is not claimed", "not_claimed")
+    holder = task.assignee.username
+    _reopen(task)
+    trail_append(
+        action="case.released",
+        actor=Actor.user(by),
+        case=task.case.reference,
+        system=task.case.system.slug,
+        data={"task": task.pk, "reason": "released_by_supervisor", "assignee": holder},
+    )
+    return task
