@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reviews.models import Case, Policy, Queue, ReviewTask
+from reviews.models import Case, Policy, Queue, ReasonCode, ReviewTask
 from workbench.admin import ReadOnlyAdmin
 
 
@@ -28,3 +28,11 @@ class ReviewTaskAdmin(ReadOnlyAdmin):
     list_display = ["case", "kind", "queue", "status", "priority", "due_at", "assignee"]
     list_filter = ["queue", "kind", "status"]
     raw_id_fields = ["case"]
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(ReadOnlyAdmin):
+    # Catalogs change only through load_reason_codes, which records each load.
+    list_display = ["code", "system", "active"]
+    list_filter = ["system", "active"]
+    search_fields = ["code", "description"]

@@ -1,6 +1,6 @@
 """Reads for intake and review."""
 
-from reviews.models import Case, Policy
+from reviews.models import Case, Policy, ReasonCode
 from workbench.errors import NotFound, Unavailable
 from workbench.models import AISystem, TrailEvent
 
@@ -27,3 +27,8 @@ def case_get_for_system(*, system: AISystem, reference: str) -> Case:
 
 def case_trail(*, case: Case) -> list[TrailEvent]:
     return list(TrailEvent.objects.filter(case=case.reference).order_by("seq"))
+
+
+def reason_codes_for(*, system: AISystem) -> list[ReasonCode]:
+    """The codes a reviewer of ``system`` may pick from: the active ones, by code."""
+    return list(ReasonCode.objects.filter(system=system, active=True).order_by("code"))

@@ -1,5 +1,5 @@
-"""The demo: two AI systems with their policies and queues, one user per role,
-and a few hundred realistic cases (DESIGN §8).
+"""The demo: two AI systems with their policies, queues and reason-code
+catalogs, one user per role, and a few hundred realistic cases (DESIGN §8).
 
 Everything goes through the services, so the cases are routed by the
 published policies and written to the trail as real submissions would be.
@@ -23,8 +23,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from reviews.management.commands.load_policy import policy_read
+from reviews.management.commands.load_reason_codes import reason_codes_read
 from reviews.schemas import CaseIn
-from reviews.services import case_ingest_batch, policy_publish
+from reviews.services import case_ingest_batch, policy_publish, reason_codes_load
 from workbench.models import AISystem, Role, User
 from workbench.services import Actor, ai_system_create, api_key_create, user_create
 
@@ -63,6 +64,7 @@ class DemoSystem:
     kind: str
     purpose: str
     policy_file: Path
+    reason_codes_file: Path  # the catalog reviewers pick a reason from
 
 
 CLAIMS = DemoSystem(
@@ -72,6 +74,7 @@ CLAIMS = DemoSystem(
     purpose="Recommends approving, denying or partly paying health insurance claims "
     "from the claim lines, diagnosis and plan rules.",
     policy_file=HERE / "claims-ai.yaml",
+    reason_codes_file=DATA / "claims" / "carc_customer_wording.csv",
 )
 SUPPORT = DemoSystem(
     slug="support-bot",
@@ -80,6 +83,7 @@ SUPPORT = DemoSystem(
     purpose="Answers customers' questions about orders, deliveries, refunds and "
     "accounts in the web shop's chat, and hands over to a person when asked.",
     policy_file=HERE / "support-bot.yaml",
+    reason_codes_file=HERE / "support-bot-reasons.csv",
 )
 DEMO_SYSTEMS = [CLAIMS, SUPPORT]
 
@@ -92,6 +96,7 @@ class DemoSummary:
     users: list[DemoUser] = field(default_factory=list)
     skipped_users: list[str] = field(default_factory=list)  # usernames taken already
     policies: dict[str, int] = field(default_factory=dict)  # system slug -> version
+    reason_codes: dict[str, int] = field(default_factory=dict)  # system slug -> codes loaded
     cases: Counter = field(default_factory=Counter)  # (system slug, status) -> count
 
 
@@ -135,6 +140,10 @@ def demo_load(*, cases: int = 300) -> DemoSummary:
             )
             published = policy_publish(document=policy_read(spec.policy_file), actor=ACTOR)
             summary.policies[spec.slug] = published.policy.version
+            catalog = reason_codes_load(
+                system=system, rows=reason_codes_read(spec.reason_codes_file), actor=ACTOR
+            )
+            summary.reason_codes[spec.slug] = catalog.created
             summary.keys[spec.slug] = api_key_create(system=system, actor=ACTOR).plaintext
             items = builders[spec.slug]
             for start in range(0, len(items), BATCH_SIZE):

@@ -1,0 +1,188 @@
+"""Reason-code catalogs: per AI system, the codes a reviewer picks from when
+deciding (for claims, the CARC list), each with the wording a customer reads
+in their notice."""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from reviews.models import ReasonCode
+from workbench.errors import Invalid
+from workbench.models import AISystem
+from workbench.services.trail import Actor, trail_append
+
+CODE_MAX_LENGTH = 32  # Decision.reason_code and ReasonIn.code hold 32
+CUSTOMER_TEXT_MAX_LENGTH = 1000
+FIELDS = ("code", "description", "customer_text")
+# A row may say where it came from; without it, row i is line i + 2 (after a header).
+LINE_KEY = "line"
+
+# Customer wording is shown as text, never as markup: a tag or an entity in it
+# is a file written for something else (a web page, a mail template).
+MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?][^>]*>|&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
+# C0 controls except tab and newline, DEL, C1 controls; NUL cannot be stored
+# by PostgreSQL at all.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CODE_SHAPE = re.compile(r"^\S+$")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    created: int
+    updated: int  # wording changed, or a deactivated code listed again
+    deactivated: int
+    unchanged: int
+    sha256: str  # of the file's normalized content (see ``catalog_digest``)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deactivated)
+
+
+class ReasonCodesInvalid(Invalid):
+    """The file is refused as a whole; ``fields`` has one entry per problem:
+    ``{"line": 7, "field": "customer_text", "message": "..."}``."""
+
+    code = "reason_codes_invalid"
+
+    def __init__(self, problems: list[dict[str, Any]]):
+        lines = "\n- ".join(f"line {p['line']}, {p['field']}: {p['message']}" for p in problems)
+        super().__init__(
+            f"the reason-code file has {len(problems)} problem(s); nothing was loaded:\n- {lines}",
+            fields=problems,
+        )
+
+
+@transaction.atomic
+def reason_codes_load(*, system: AISystem, rows: list[dict], actor: Actor) -> LoadResult:
+    """Replace ``system``'s reason-code catalog with ``rows`` (``code``,
+    ``description``, ``customer_text``; optionally ``line``, where the row is
+    in its file). Every row is checked first and a file with any bad row is
+    refused whole. Codes are created or updated; codes missing from the file
+    are deactivated, not deleted, as old decisions refer to them. One trail
+    event records a load that changed something; loading the catalog as it
+    stands changes nothing and records nothing."""
+    entries = _validate(rows)
+    digest = catalog_digest(entries)
+
+    # Lock the system row first: loads for one system queue up here, so two
+    # loads cannot both create the same new code. Then the trail head.
+    AISystem.objects.select_for_update().get(pk=system.pk)
+    current = {rc.code: rc for rc in ReasonCode.objects.filter(system=system)}
+
+    to_create, to_update, unchanged = [], [], 0
+    for entry in entries:
+        existing = current.get(entry["code"])
+        if existing is None:
+            to_create.append(ReasonCode(system=system, active=True, **entry))
+            continue
+        wanted = {**entry, "active": True}
+        if all(getattr(existing, name) == value for name, value in wanted.items()):
+            unchanged += 1
+            continue
+        for name, value in wanted.items():
+            setattr(existing, name, value)
+        to_update.append(existing)
+    listed = {entry["code"] for entry in entries}
+    to_deactivate = [rc for code, rc in current.items() if code not in listed and rc.active]
+    for rc in to_deactivate:
+        rc.active = False
+
+    result = LoadResult(
+        created=len(to_create),
+        updated=len(to_update),
+        deactivated=len(to_deactivate),
+        unchanged=unchanged,
+        sha256=digest,
+    )
+    if not result.changed:
+        return result
+
+    ReasonCode.objects.bulk_create(to_create)
+    ReasonCode.objects.bulk_update(to_update, ["description", "customer_text", "active"])
+    ReasonCode.objects.bulk_update(to_deactivate, ["active"])
+    trail_append(
+        action="system.reason_codes_loaded",
+        actor=actor,
+        system=system.slug,
+        data={
+            "codes": len(entries),
+            "created": result.created,
+            "updated": result.updated,
+            "deactivated": result.deactivated,
+            "sha256": digest,
+        },
+    )
+    return result
+
+
+def catalog_digest(entries: list[dict[str, str]]) -> str:
+    """SHA-256 of the normalized catalog: fields trimmed, line ends as ``\\n``,
+    rows sorted by code, as canonical JSON. Reordering a file or re-saving it
+    with other line ends gives the same digest; changing any wording does not."""
+    canonical = sorted([e["code"], e["description"], e["customer_text"]] for e in entries)
+    body = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _validate(rows: list[dict]) -> list[dict[str, str]]:
+    if not rows:
+        raise Invalid(
+            "the reason-code file has no codes; a catalog cannot be emptied by loading "
+            "an empty file",
+            "reason_codes_empty",
+        )
+    problems: list[dict[str, Any]] = []
+    entries: list[dict[str, str]] = []
+    first_line: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        line = row.get(LINE_KEY, index + 2)
+        entry, row_problems = _normalize(row)
+        code = entry["code"]
+        if code in first_line:
+            row_problems.append(("code", f"{code!r} is listed already on line {first_line[code]}"))
+        elif code:
+            first_line[code] = line
+        problems += [{"line": line, "field": name, "message": m} for name, m in row_problems]
+        entries.append(entry)
+    if problems:
+        raise ReasonCodesInvalid(problems)
+    return entries
+
+
+def _normalize(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """One row trimmed, and what is wrong with it as (field, message) pairs."""
+    problems = [
+        (str(name), "unknown field; a row has code, description and customer_text")
+        for name in sorted(set(row) - {*FIELDS, LINE_KEY}, key=str)
+    ]
+    entry = {}
+    for name in FIELDS:
+        value = row.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            problems.append((name, f"must be text, not {type(value).__name__}"))
+            value = ""
+        entry[name] = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+        if not entry[name]:
+            problems.append((name, "required"))
+        elif CONTROL.search(entry[name]):
+            problems.append((name, "contains a control character"))
+
+    code, text = entry["code"], entry["customer_text"]
+    if len(code) > CODE_MAX_LENGTH:
+        problems.append(("code", f"{len(code)} characters; at most {CODE_MAX_LENGTH}"))
+    elif code and not CODE_SHAPE.match(code):
+        problems.append(("code", "must not contain spaces"))
+    if len(text) > CUSTOMER_TEXT_MAX_LENGTH:
+        problems.append(
+            ("customer_text", f"{len(text)} characters; at most {CUSTOMER_TEXT_MAX_LENGTH}")
+        )
+    if MARKUP.search(text):
+        problems.append(("customer_text", "must be plain text, without markup (tags or entities)"))
+    return entry, problems
