@@ -4,8 +4,16 @@ that every change lands in the trail."""
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
-from workbench.models import AISystem, APIKey, Checkpoint, TrailEvent, User
-from workbench.services import Actor, api_key_revoke
+from workbench.models import (
+    AISystem,
+    APIKey,
+    Checkpoint,
+    DeliveryAttempt,
+    OutboxMessage,
+    TrailEvent,
+    User,
+)
+from workbench.services import Actor, api_key_revoke, outbox_retry
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -63,3 +71,50 @@ class TrailEventAdmin(ReadOnlyAdmin):
 @admin.register(Checkpoint)
 class CheckpointAdmin(ReadOnlyAdmin):
     list_display = ["seq", "hash", "key_id", "created_at"]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ["at", "status_code", "error", "seconds"]
+    readonly_fields = fields
+    ordering = ["-at", "-pk"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = [
+        "topic",
+        "channel",
+        "destination",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["status", "channel"]
+    search_fields = ["delivery_id", "topic", "destination"]
+    date_hierarchy = "created_at"
+    inlines = [DeliveryAttemptInline]
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry now", permissions=["retry"])
+    def retry_now(self, request, queryset):
+        scheduled = outbox_retry(message_ids=list(queryset.values_list("pk", flat=True)))
+        skipped = queryset.count() - len(scheduled)
+        self.message_user(
+            request,
+            f"{len(scheduled)} message(s) scheduled for delivery now"
+            + (f"; {skipped} left alone (sent, or being sent right now)" if skipped else ""),
+            messages.SUCCESS,
+        )
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("workbench.change_outboxmessage")

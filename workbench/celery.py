@@ -15,4 +15,11 @@ app.conf.beat_schedule = {
         "task": "workbench.tasks.trail_checkpoint",
         "schedule": 60.0,
     },
+    # The outbox's retry schedule and its catch-up for lost delivery tasks.
+    # A sweep still queued when the next one is due is redundant: it expires.
+    "outbox-sweep": {
+        "task": "workbench.tasks.outbox_sweep",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
 }

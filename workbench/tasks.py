@@ -1,5 +1,7 @@
 from celery import shared_task
 
+from workbench.services import outbox_deliver as outbox_deliver_service
+from workbench.services import outbox_sweep as outbox_sweep_service
 from workbench.services import trail_checkpoint as trail_checkpoint_service
 
 
@@ -7,3 +9,19 @@ from workbench.services import trail_checkpoint as trail_checkpoint_service
 def trail_checkpoint():
     """Sign the chain's due checkpoints (beat, every minute; and after appends)."""
     return [checkpoint.seq for checkpoint in trail_checkpoint_service()]
+
+
+# Retries are not Celery's: a failed try is recorded and rescheduled in the
+# outbox row, and the sweep enqueues it again when due. The hard time limit
+# stays below the service's CLAIM_LEASE (2 min), so no other worker claims a
+# message while this one may still be sending it.
+@shared_task(name="workbench.tasks.outbox_deliver", time_limit=60, soft_time_limit=45)
+def outbox_deliver(message_id: int) -> str:
+    """Deliver one outbox message if it is pending and due (after its commit; by the sweep)."""
+    return outbox_deliver_service(message_id=message_id).status
+
+
+@shared_task(name="workbench.tasks.outbox_sweep", time_limit=60, soft_time_limit=50)
+def outbox_sweep() -> int:
+    """Enqueue delivery of every due outbox message (beat, every 30 s)."""
+    return len(outbox_sweep_service())

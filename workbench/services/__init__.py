@@ -1,3 +1,12 @@
+from .outbox import (
+    outbox_deliver,
+    outbox_due,
+    outbox_enqueue,
+    outbox_retry,
+    outbox_sweep,
+    webhook_enqueue,
+    webhook_signature,
+)
 from .systems import (
     AuthenticationFailed,
     IssuedKey,
@@ -31,6 +40,11 @@ __all__ = [
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
+    "outbox_deliver",
+    "outbox_due",
+    "outbox_enqueue",
+    "outbox_retry",
+    "outbox_sweep",
     "trail_append",
     "trail_append_many",
     "trail_checkpoint",
@@ -38,4 +52,6 @@ __all__ = [
     "trail_public_key_pem",
     "trail_verify",
     "user_create",
+    "webhook_enqueue",
+    "webhook_signature",
 ]

@@ -1,0 +1,375 @@
+"""The transactional outbox: webhooks to AI systems (DESIGN §5) and emails.
+
+A message is written in the transaction of the change it announces, so it
+exists if and only if that change committed. After the commit a Celery task
+delivers it; a sweep every 30 s (beat) re-enqueues whatever is due, which is
+both the retry schedule and the safety net for a task that was lost (Redis
+down at commit, a worker killed). Delivery is at least once: a worker that
+dies between sending and recording makes the message go out again, with the
+same ``X-Workbench-Delivery`` id, by which the receiver drops the duplicate.
+
+Retry schedule: 30 s after the first failure, then doubling (1, 2, 4, 8, 16,
+32 min) up to one hour between tries, each ±10 % so that retries of many
+messages spread out; a failure 25 hours or more after the message was
+created makes it ``failed`` (about 32 tries). An admin can retry it then.
+"""
+
+import hashlib
+import hmac
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from functools import partial
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import URLValidator, validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+
+from workbench.errors import Invalid, NotFound, WorkbenchError
+from workbench.models import AISystem, DeliveryAttempt, OutboxMessage
+
+WEBHOOK_TIMEOUT = 10  # seconds, to connect and between bytes of the answer
+BACKOFF_FIRST = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=1)
+BACKOFF_JITTER = 0.1
+RETRY_WINDOW = timedelta(hours=25)  # DESIGN: "at least 24 hours"
+# How long a claimed message is left to the worker that claimed it. Longer
+# than the delivery task's hard time limit (workbench.tasks), so that no other
+# worker can claim it while the first may still be sending.
+CLAIM_LEASE = timedelta(minutes=2)
+IN_FLIGHT = "in flight: no result recorded yet"
+ABANDONED = "no result recorded: the worker stopped mid-delivery (the message may have arrived)"
+ERROR_CHARS = 500
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    """The ``X-Workbench-Signature`` value: ``sha256=<hex HMAC-SHA256 of body>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_body(payload: dict[str, Any]) -> bytes:
+    """The payload as sent and signed: one deterministic serialization, so
+    that every retry carries the same bytes."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def outbox_backoff(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed try, before jitter."""
+    # Capped exponent: 2**40 would overflow timedelta long before it matters.
+    return min(BACKOFF_FIRST * 2 ** min(attempts - 1, 20), BACKOFF_MAX)
+
+
+def _validate(
+    *, channel: str, topic: str, destination: str, payload: Any, system: AISystem | None
+) -> None:
+    if channel not in OutboxMessage.Channel.values:
+        raise Invalid(f"unknown channel {channel!r}", "bad_channel")
+    if not topic or len(topic) > OutboxMessage._meta.get_field("topic").max_length:
+        raise Invalid("a topic of 1 to 64 characters is required", "bad_topic")
+    if len(destination) > OutboxMessage._meta.get_field("destination").max_length:
+        raise Invalid("the destination is too long", "bad_destination")
+    if not isinstance(payload, dict):
+        raise Invalid("the payload must be a JSON object", "bad_payload")
+    try:
+        webhook_body(payload)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"the payload is not JSON: {exc}", "bad_payload") from None
+    try:
+        if channel == OutboxMessage.Channel.WEBHOOK:
+            URLValidator(schemes=["http", "https"])(destination)
+        else:
+            validate_email(destination)
+    except ValidationError:
+        raise Invalid(f"not a {channel} destination: {destination!r}", "bad_destination") from None
+    if channel == OutboxMessage.Channel.WEBHOOK and system is None:
+        raise Invalid("a webhook needs the AI system whose secret signs it", "webhook_needs_system")
+    if channel == OutboxMessage.Channel.EMAIL and not (
+        isinstance(payload.get("subject"), str)
+        and isinstance(payload.get("body"), str)
+        and "\n" not in payload["subject"]
+        and "\r" not in payload["subject"]
+    ):
+        raise Invalid("an email needs a one-line subject and a body", "bad_payload")
+
+
+def outbox_enqueue(
+    *,
+    channel: str,
+    topic: str,
+    destination: str,
+    payload: dict[str, Any],
+    system: AISystem | None = None,
+) -> OutboxMessage:
+    """Record a message in the caller's transaction; it is delivered after the
+    commit, and never if the transaction rolls back.
+
+    ``payload`` is the webhook's JSON body, or ``{"subject", "body"}`` of an
+    email. Outside a transaction this refuses (``outbox_outside_transaction``):
+    the message must commit or roll back with the change it announces.
+    """
+    if not connection.in_atomic_block:
+        raise WorkbenchError(
+            "outbox messages must be written inside the transaction of the change",
+            "outbox_outside_transaction",
+        )
+    _validate(channel=channel, topic=topic, destination=destination, payload=payload, system=system)
+    message = OutboxMessage.objects.create(
+        channel=channel,
+        topic=topic,
+        destination=destination,
+        payload=payload,
+        system=system,
+        next_attempt_at=timezone.now(),
+    )
+    # robust: the change has committed by then; a broker that is down must not
+    # turn that into an error for the caller. The sweep sends the message later.
+    transaction.on_commit(partial(_enqueue_delivery, message.pk), robust=True)
+    return message
+
+
+def webhook_enqueue(
+    *, system: AISystem, topic: str, payload: dict[str, Any]
+) -> OutboxMessage | None:
+    """Queue a webhook to ``system``'s callback URL, in the caller's transaction.
+
+    A system without a callback URL has asked for no webhooks: nothing is
+    recorded and this returns None. The body is signed at delivery time with
+    the system's secret as it is then, so that a rotated secret applies to
+    retries too.
+    """
+    if not system.callback_url:
+        return None
+    return outbox_enqueue(
+        channel=OutboxMessage.Channel.WEBHOOK,
+        topic=topic,
+        destination=system.callback_url,
+        payload=payload,
+        system=system,
+    )
+
+
+def _enqueue_delivery(message_id: int, **options) -> None:
+    from workbench.tasks import outbox_deliver  # the task module imports this one
+
+    outbox_deliver.apply_async((message_id,), **options)
+
+
+@dataclass(frozen=True)
+class _Result:
+    ok: bool
+    status_code: int | None
+    error: str
+    seconds: float
+
+
+def outbox_deliver(*, message_id: int) -> OutboxMessage:
+    """Try to deliver one message if it is pending and due; record the attempt.
+
+    Three steps, so that no row lock is held while a slow receiver is waited
+    for (up to the timeout, per try, for every message in flight):
+
+    1. claim, in a short transaction: lock the row (SKIP LOCKED: a worker that
+       finds it locked leaves it to the other), check that it is still pending
+       and due, count the attempt and push ``next_attempt_at`` out by
+       ``CLAIM_LEASE``, which keeps every other worker and the sweep away from
+       it while this one sends; and write the attempt row, marked in flight;
+    2. send, outside any transaction;
+    3. record, in another short transaction: the attempt's result, and the
+       message's new state (sent, next try, or failed).
+
+    A worker killed between 1 and 3 leaves the message pending and its
+    attempt "in flight": when the lease runs out the sweep enqueues it again,
+    the next claim marks the old attempt abandoned, and it is sent again with
+    the same delivery id. Whether the first one arrived cannot be known from
+    here; the receiver can tell, which is what the stable id is for.
+    """
+    claimed = _claim(message_id)
+    if claimed is None:
+        message = OutboxMessage.objects.filter(pk=message_id).first()
+        if message is None:
+            raise NotFound(f"no outbox message {message_id}", "outbox_message_not_found")
+        return message  # not due, not pending, or another worker has it
+    message, attempt = claimed
+    if message.channel == OutboxMessage.Channel.WEBHOOK:
+        result = _send_webhook(message)
+    else:
+        result = _send_email(message)
+    return _record(message_id=message_id, attempt=attempt, number=message.attempts, result=result)
+
+
+def _claim(message_id: int) -> tuple[OutboxMessage, DeliveryAttempt] | None:
+    with transaction.atomic():
+        # On SQLite select_for_update is a no-op; the IMMEDIATE transaction
+        # holds the database's write lock instead (settings.base).
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True).filter(pk=message_id).first()
+        )
+        now = timezone.now()
+        if (
+            message is None
+            or message.status != OutboxMessage.Status.PENDING
+            or message.next_attempt_at > now
+        ):
+            return None
+        # The lease of an earlier claim ran out without a result: its worker died.
+        message.tries.filter(error=IN_FLIGHT).update(error=ABANDONED)
+        message.attempts += 1
+        message.next_attempt_at = now + CLAIM_LEASE
+        message.save(update_fields=["attempts", "next_attempt_at"])
+        attempt = DeliveryAttempt.objects.create(message=message, error=IN_FLIGHT, seconds=0)
+    return message, attempt
+
+
+def _send_webhook(message: OutboxMessage) -> _Result:
+    body = webhook_body(message.payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Workbench-Webhooks/1",
+        "X-Workbench-Signature": webhook_signature(message.system.callback_secret, body),
+        "X-Workbench-Delivery": str(message.delivery_id),
+        "X-Workbench-Topic": message.topic,
+        "X-Workbench-Attempt": str(message.attempts),
+    }
+    started = time.monotonic()
+    try:
+        # No redirects: a 3xx is a failure, the body goes only where configured.
+        with requests.post(
+            message.destination,
+            data=body,
+            headers=headers,
+            timeout=WEBHOOK_TIMEOUT,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            # Read at most a little of the answer, for the error message.
+            answer = response.raw.read(ERROR_CHARS, decode_content=True) or b""
+    except (requests.RequestException, OSError) as exc:
+        return _Result(
+            ok=False,
+            status_code=None,
+            error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
+            seconds=time.monotonic() - started,
+        )
+    seconds = time.monotonic() - started
+    if 200 <= response.status_code < 300:
+        return _Result(ok=True, status_code=response.status_code, error="", seconds=seconds)
+    text = answer.decode("utf-8", "replace").strip()
+    return _Result(
+        ok=False,
+        status_code=response.status_code,
+        error=f"HTTP {response.status_code}: {text}"[:ERROR_CHARS],
+        seconds=seconds,
+    )
+
+
+def _send_email(message: OutboxMessage) -> _Result:
+    # A Message-ID made from the delivery id: a resent email is recognisable
+    # as the same one, as a webhook is by its header.
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "workbench"
+    email = EmailMessage(
+        subject=message.payload["subject"],
+        body=message.payload["body"],
+        to=[message.destination],
+        headers={
+            "Message-ID": f"<{message.delivery_id}@{domain}>",
+            "X-Workbench-Delivery": str(message.delivery_id),
+            "X-Workbench-Topic": message.topic,
+        },
+    )
+    started = time.monotonic()
+    try:
+        email.send()
+    except (OSError, ValueError) as exc:  # smtplib's errors are OSErrors
+        return _Result(
+            ok=False,
+            status_code=None,
+            error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
+            seconds=time.monotonic() - started,
+        )
+    return _Result(ok=True, status_code=None, error="", seconds=time.monotonic() - started)
+
+
+def _record(
+    *, message_id: int, attempt: DeliveryAttempt, number: int, result: _Result
+) -> OutboxMessage:
+    with transaction.atomic():
+        message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+            status_code=result.status_code, error=result.error, seconds=result.seconds
+        )
+        now = timezone.now()
+        if result.ok:
+            # Delivered is delivered, even if this worker outlived its lease.
+            if message.status != OutboxMessage.Status.SENT:
+                message.status = OutboxMessage.Status.SENT
+                message.sent_at = now
+                message.last_error = ""
+        elif message.status == OutboxMessage.Status.PENDING and message.attempts == number:
+            # Only the latest claim schedules: a worker that outlived its lease
+            # must not move a newer claim's next try.
+            message.last_error = result.error
+            if now - message.created_at >= RETRY_WINDOW:
+                message.status = OutboxMessage.Status.FAILED
+            else:
+                message.next_attempt_at = now + _jittered(outbox_backoff(message.attempts))
+        message.save(update_fields=["status", "sent_at", "last_error", "next_attempt_at"])
+    return message
+
+
+def _jittered(delay: timedelta) -> timedelta:
+    return delay * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+
+
+def outbox_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of pending messages whose next try is due, the longest waiting first."""
+    return list(
+        OutboxMessage.objects.filter(
+            status=OutboxMessage.Status.PENDING, next_attempt_at__lte=now or timezone.now()
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def outbox_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Enqueue delivery of every due message (beat, every 30 s): the retry
+    schedule, and the catch-up for a message whose task was lost. Returns
+    the ids enqueued."""
+    ids = outbox_due(now=now, limit=limit)
+    for message_id in ids:
+        # A task still queued after the next sweep is redundant: let it expire
+        # rather than pile up behind a slow receiver.
+        _enqueue_delivery(message_id, expires=60)
+    return ids
+
+
+@transaction.atomic
+def outbox_retry(*, message_ids: list[int]) -> list[int]:
+    """Make pending or failed messages due now and enqueue their delivery
+    (the admin's "Retry now"). A failed message gets one more try; if that
+    fails it is failed again. Sent messages, and messages a worker is sending
+    right now, are left alone. Returns the ids scheduled."""
+    now = timezone.now()
+    scheduled = []
+    messages = OutboxMessage.objects.select_for_update().filter(
+        pk__in=message_ids,
+        status__in=[OutboxMessage.Status.PENDING, OutboxMessage.Status.FAILED],
+    )
+    for message in messages.order_by("pk"):
+        in_flight = message.tries.filter(error=IN_FLIGHT).exists()
+        if in_flight and message.next_attempt_at > now:
+            continue  # within its lease: making it due could send it twice at once
+        message.status = OutboxMessage.Status.PENDING
+        message.next_attempt_at = now
+        message.save(update_fields=["status", "next_attempt_at"])
+        transaction.on_commit(partial(_enqueue_delivery, message.pk), robust=True)
+        scheduled.append(message.pk)
+    return scheduled
