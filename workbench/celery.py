@@ -15,6 +15,11 @@ app.conf.beat_schedule = {
         "task": "workbench.tasks.trail_checkpoint",
         "schedule": 60.0,
     },
+    "leases-expire": {
+        "task": "reviews.tasks.leases_expire",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # The outbox's retry schedule and its catch-up for lost delivery tasks.
     # A sweep still queued when the next one is due is redundant: it expires.
     "outbox-sweep": {

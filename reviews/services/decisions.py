@@ -11,6 +11,7 @@ from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
 from reviews.services.tasks import TaskError, task_locked_for
 from workbench.errors import Invalid
 from workbench.models import Role, User
+from workbench.services.outbox import webhook_enqueue
 from workbench.services.trail import Actor, trail_append
 
 Verdict = Decision.Verdict
@@ -193,6 +194,28 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
         system=case.system.slug,
         data={**facts, "final_outcome": record.outcome},
     )
+    webhook_enqueue(
+        system=case.system, topic="case.finalized", payload=case_outcome_payload(case, record)
+    )
+
+
+def case_outcome_payload(case: Case, decision: Decision | None = None) -> dict:
+    """What the AI system learns of a final outcome (DESIGN §5 webhook)."""
+    reasons = case.output.get("reasons", [])
+    if decision is not None and decision.verdict == Verdict.OVERRIDE:
+        code = ReasonCode.objects.filter(
+            system_id=case.system_id, code=decision.reason_code
+        ).first()
+        reasons = [{"code": decision.reason_code, "text": code.customer_text if code else ""}]
+    return {
+        "reference": case.reference,
+        "external_id": case.external_id,
+        "outcome": case.final_outcome,
+        "decided_by": case.decided_by,
+        "verdict": decision.verdict if decision else None,
+        "reasons": reasons,
+        "appeal": None,
+    }
 
 
 def _finish(task: ReviewTask) -> None:

@@ -196,3 +196,52 @@ def test_two_disagreeing_reviews_go_to_a_supervisor(system, reviewer, catalog):
     assert case.status == "pending_review"
     assert ReviewTask.objects.get(kind="escalation").queue.slug == "supervisor"
     assert last_event("case.escalated")["data"]["disagreement"] is True
+
+
+def test_a_human_final_decision_queues_a_signed_webhook_once(system, reviewer, catalog):
+    from workbench.models import AISystem, OutboxMessage
+
+    AISystem.objects.filter(pk=system.pk).update(callback_url="https://claims.example.org/hook")
+    task = claimed(system, reviewer)
+    decide(
+        task,
+        reviewer,
+        key="k1",
+        verdict="override",
+        outcome="approve",
+        reason_code="CO-50",
+        rationale="Pre-authorised",
+    )
+    decide(
+        task,
+        reviewer,
+        key="k1",
+        verdict="override",
+        outcome="approve",
+        reason_code="CO-50",
+        rationale="Pre-authorised",
+    )
+    message = OutboxMessage.objects.get()
+    case = Case.objects.get()
+    assert (message.topic, message.destination) == (
+        "case.finalized",
+        "https://claims.example.org/hook",
+    )
+    assert message.payload == {
+        "reference": case.reference,
+        "external_id": case.external_id,
+        "outcome": "approve",
+        "decided_by": "human",
+        "verdict": "override",
+        "reasons": [{"code": "CO-50", "text": "Not medically necessary"}],
+        "appeal": None,
+    }
+
+
+def test_no_webhook_before_the_case_is_final(system, reviewer):
+    from workbench.models import AISystem, OutboxMessage
+
+    AISystem.objects.filter(pk=system.pk).update(callback_url="https://claims.example.org/hook")
+    task = claimed(system, reviewer, metadata={"amount": 9000})  # two reviews needed
+    decide(task, reviewer, verdict="agree")
+    assert not OutboxMessage.objects.exists()
