@@ -40,3 +40,34 @@ def chat_system(db):
 def api_client(system):
 
     return factories.api_client(system)
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_trail_triggers_step_aside_for_flush(request):
+    """Django empties the database after each transactional test with DELETE,
+    which SQLite's append-only trail triggers refuse. They are dropped for
+    that flush and put back before the next transactional test.
+    (PostgreSQL empties tables with TRUNCATE, which row triggers do not see.)"""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (
+        "transactional_db" in request.fixturenames
+        or "live_server" in request.fixturenames
+        or (marker is not None and marker.kwargs.get("transaction"))
+    )
+    if not transactional or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        yield
+        return
+    import importlib
+
+    request.getfixturevalue("transactional_db")  # set up before, torn down (flushed) after this
+
+    from django.db import connection
+
+    triggers = importlib.import_module("workbench.migrations.0002_roles_and_trail_triggers")
+    with connection.cursor() as cursor:
+        for statement in triggers.SQLITE_TRIGGERS:
+            cursor.execute(statement.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1))
+    yield
+    with connection.cursor() as cursor:
+        for statement in triggers.SQLITE_DROP:
+            cursor.execute(statement)
