@@ -1,8 +1,16 @@
 """Reads for intake and review."""
 
-from reviews.models import Case, Policy, ReasonCode
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, Min, Q, prefetch_related_objects
+from django.utils import timezone
+
+from reviews.models import Case, Decision, Policy, Queue, ReasonCode, ReviewTask
 from workbench.errors import NotFound, Unavailable
-from workbench.models import AISystem, TrailEvent
+from workbench.models import AISystem, Role, TrailEvent, User
 
 
 def policy_active(*, system: AISystem) -> Policy:
@@ -32,3 +40,339 @@ def case_trail(*, case: Case) -> list[TrailEvent]:
 def reason_codes_for(*, system: AISystem) -> list[ReasonCode]:
     """The codes a reviewer of ``system`` may pick from: the active ones, by code."""
     return list(ReasonCode.objects.filter(system=system, active=True).order_by("code"))
+
+
+# --- Reviewer and supervisor screens ---------------------------------------------------
+# Each screen reads a fixed number of queries whatever the number of cases,
+# tasks or events: counts are one grouped query, relations are joined.
+
+ACTIVE_TASK = (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
+
+
+def user_roles(*, user: User) -> set[str]:
+    """The user's role names. Prefetches the groups once, so that
+    ``User.has_role``, ``tasks_claimable`` and the navigation bar read the
+    cache instead of asking the database again."""
+    prefetch_related_objects([user], "groups")
+    return {group.name for group in user.groups.all()}
+
+
+def queues_overview(*, roles: Iterable[str] | None, now: datetime | None = None) -> list[Queue]:
+    """Queues (those of ``roles``, or all when None) annotated with
+    ``open_count``, ``claimed_count``, ``overdue_count`` (open or claimed
+    past their due time) and ``oldest_due`` (of the open and claimed tasks)."""
+    now = now or timezone.now()
+    active = Q(tasks__status__in=ACTIVE_TASK)
+    queues = Queue.objects.all()
+    if roles is not None:
+        queues = queues.filter(role__in=list(roles))
+    return list(
+        queues.annotate(
+            open_count=Count("tasks", filter=Q(tasks__status=ReviewTask.Status.OPEN)),
+            claimed_count=Count("tasks", filter=Q(tasks__status=ReviewTask.Status.CLAIMED)),
+            overdue_count=Count("tasks", filter=active & Q(tasks__due_at__lt=now)),
+            oldest_due=Min("tasks__due_at", filter=active),
+        ).order_by("name")
+    )
+
+
+def tasks_held(*, user: User) -> list[ReviewTask]:
+    """The tasks ``user`` holds a lease on, earliest due first."""
+    return list(
+        ReviewTask.objects.filter(status=ReviewTask.Status.CLAIMED, assignee=user)
+        .select_related("case", "queue")
+        .order_by("due_at")
+    )
+
+
+@dataclass
+class CaseForReviewer:
+    case: Case
+    tasks: list[ReviewTask]  # every task of the case, oldest first, with queue and assignee
+
+    def held_by(self, user: User, now: datetime | None = None) -> ReviewTask | None:
+        """The task of this case ``user`` holds a live lease on, if any. (An
+        expired lease is still ``claimed`` until the sweep, but no longer theirs.)"""
+        now = now or timezone.now()
+        for task in self.tasks:
+            if (
+                task.status == ReviewTask.Status.CLAIMED
+                and task.assignee_id == user.pk
+                and task.lease_expires_at is not None
+                and task.lease_expires_at > now
+            ):
+                return task
+        return None
+
+    @property
+    def active_tasks(self) -> list[ReviewTask]:
+        return [task for task in self.tasks if task.status in ACTIVE_TASK]
+
+    @property
+    def second_review_pending(self) -> bool:
+        """A two-review task waits for its second person: the first review
+        must stay out of sight until then."""
+        return any(
+            task.queue.reviews_required == 2
+            and task.kind != ReviewTask.Kind.ESCALATION
+            and task.status in ACTIVE_TASK
+            for task in self.tasks
+        )
+
+
+def case_for_reviewer(*, reference: str, roles: Iterable[str]) -> CaseForReviewer:
+    """The case if one of ``roles`` is the role of a queue holding one of its
+    tasks; otherwise ``NotFound``, the same as a case that does not exist,
+    so that references do not leak."""
+    case = (
+        Case.objects.select_related("system", "policy", "subject")
+        .filter(reference=reference)
+        .first()
+    )
+    if case is None:
+        raise NotFound(f"no case {reference!r}", "case_not_found")
+    tasks = list(case.tasks.select_related("queue", "assignee").order_by("created_at", "id"))
+    roles = set(roles)
+    if not any(task.queue.role in roles for task in tasks):
+        raise NotFound(f"no case {reference!r}", "case_not_found")
+    return CaseForReviewer(case=case, tasks=tasks)
+
+
+def reason_code_catalog(
+    *, system: AISystem, codes: Iterable[str] = ()
+) -> tuple[list[ReasonCode], dict[str, ReasonCode]]:
+    """In one query: the active codes a reviewer may pick (by code), and the
+    catalog entry of each of ``codes`` (active or not) by code."""
+    codes = list(codes)
+    rows = list(
+        ReasonCode.objects.filter(system=system)
+        .filter(Q(active=True) | Q(code__in=codes))
+        .order_by("code")
+    )
+    return [row for row in rows if row.active], {row.code: row for row in rows}
+
+
+# --- The route, explained ---------------------------------------------------------------
+
+# Tests that read the AI's outcome or confidence: a blind reviewer must not
+# learn them from the route either.
+BLIND_LEAVES = {"outcome_in", "confidence_below", "confidence_at_least"}
+BLIND_FIELD_ROOTS = {"output", "confidence"}
+FIELD_OPS_SHOWN = {
+    "eq": "=",
+    "ne": "≠",
+    "gt": ">",
+    "ge": "≥",
+    "lt": "<",
+    "le": "≤",
+    "in": "in",
+    "contains": "contains",
+    "exists": "exists",
+}
+
+
+@dataclass
+class ConditionNode:
+    label: str
+    result: bool
+    hidden: bool = False  # the result would reveal the AI's outcome to a blind reviewer
+    score: float | None = None  # sentiment leaves: the customer's VADER score
+    children: list["ConditionNode"] = field(default_factory=list)
+
+
+@dataclass
+class RuleResult:
+    rule: str
+    matched: bool
+    fired: bool  # the rule that routed the case
+    hidden: bool
+    tree: ConditionNode
+
+
+def route_explained(*, route: dict, blind: bool) -> list[RuleResult]:
+    """Every rule of the route with its result and its condition tree."""
+    results = []
+    for entry in route.get("conditions") or []:
+        tree = _condition_node(entry.get("when") or {}, blind)
+        fired = route.get("reason") == "rule" and entry.get("rule") == route.get("rule")
+        results.append(
+            RuleResult(
+                rule=str(entry.get("rule")),
+                matched=bool(entry.get("matched")),
+                fired=fired,
+                # The rule that routed the case here matched: no secret in that.
+                hidden=tree.hidden and not fired,
+                tree=tree,
+            )
+        )
+    return results
+
+
+def _condition_node(cond: dict, blind: bool) -> ConditionNode:
+    result = bool(cond.get("result"))
+    if "field" in cond:
+        op, path = cond.get("op"), str(cond.get("field"))
+        shown = f"{path} {FIELD_OPS_SHOWN.get(op, op)}"
+        if op != "exists" or "value" in cond:
+            shown += f" {json.dumps(cond.get('value'), ensure_ascii=False)}"
+        hidden = blind and path.split(".")[0] in BLIND_FIELD_ROOTS
+        return ConditionNode(shown, result, hidden)
+    for name in ("all", "any"):
+        if name in cond:
+            children = [_condition_node(part, blind) for part in cond[name]]
+            label = "all of these" if name == "all" else "any of these"
+            return ConditionNode(label, result, any(c.hidden for c in children), None, children)
+    if "not" in cond:
+        child = _condition_node(cond["not"], blind)
+        return ConditionNode("not", result, child.hidden, None, [child])
+    if "outcome_in" in cond:
+        label = "AI outcome is one of " + ", ".join(map(str, cond["outcome_in"]))
+    elif "confidence_below" in cond:
+        label = f"confidence below {cond['confidence_below']}"
+    elif "confidence_at_least" in cond:
+        label = f"confidence at least {cond['confidence_at_least']}"
+    elif "sentiment_below" in cond:
+        score = cond.get("score")
+        return ConditionNode(
+            f"customer sentiment below {cond['sentiment_below']}",
+            result,
+            score=score if isinstance(score, int | float) else None,
+        )
+    elif "text_matches" in cond:
+        label = f"customer's latest message matches {cond['text_matches']}"
+    else:
+        label = json.dumps({k: v for k, v in cond.items() if k != "result"}, ensure_ascii=False)
+    hidden = blind and any(name in cond for name in BLIND_LEAVES)
+    return ConditionNode(label, result, hidden)
+
+
+# --- The case's trail, for people ------------------------------------------------------
+
+ACTION_LABELS = {
+    "case.received": "Received from the AI system",
+    "case.routed": "Routed",
+    "case.claimed": "Claimed",
+    "case.released": "Released",
+    "case.reassigned": "Reassigned",
+    "case.reviewed": "Review recorded",
+    "case.decided": "Decided",
+    "case.escalated": "Escalated",
+    "case.contested": "Contested",
+}
+# What a blind reviewer must not see before committing to an outcome.
+BLIND_DATA = {
+    "case.received": {"outcome", "reason_codes", "confidence"},
+    "case.routed": {"matched"},
+}
+
+
+@dataclass
+class TimelineEntry:
+    seq: int
+    at: datetime
+    action: str
+    label: str
+    actor: str
+    details: list[tuple[str, str]]
+    note: str = ""  # why details are hidden
+
+
+def case_timeline(*, case: Case, hide_reviews: bool, blind: bool) -> list[TimelineEntry]:
+    """The case's trail events, oldest first, with actor and data read from
+    the hashed body. ``hide_reviews`` keeps the data of a first review out of
+    a second reviewer's sight; ``blind`` hides what would reveal the AI's
+    outcome and confidence."""
+    entries = []
+    for event in case_trail(case=case):
+        body = json.loads(event.body)
+        action = body.get("action", "")
+        actor = body.get("actor") or {}
+        data = body.get("data") or {}
+        note = ""
+        if hide_reviews and action == "case.reviewed":
+            data = {}
+            note = "The first of two reviews is recorded; it stays hidden until both are in."
+        elif blind and action in BLIND_DATA:
+            data = {k: v for k, v in data.items() if k not in BLIND_DATA[action]}
+            note = "Parts that would show the AI's recommendation are hidden in blind review."
+        entries.append(
+            TimelineEntry(
+                seq=event.seq,
+                at=datetime.fromisoformat(body["at"]),
+                action=action,
+                label=ACTION_LABELS.get(action, action),
+                actor=f"{actor.get('type', '?')} {actor.get('id', '?')}",
+                details=[(key, _shown(value)) for key, value in data.items()],
+                note=note,
+            )
+        )
+    return entries
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        # Digests are for verification, not for reading: their start is enough.
+        if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+            return value[:12] + "…"
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+# --- The supervisor's board ---------------------------------------------------------------
+
+
+@dataclass
+class SupervisorBoard:
+    queues: list[Queue]
+    attention: list[ReviewTask]  # claimed, or open past their due time
+    escalations: list[ReviewTask]
+    people: dict[str, list[tuple[int, str]]]  # role -> [(user id, username)]
+    systems: list[AISystem]
+    limit: int
+
+
+def supervisor_board(*, now: datetime | None = None, limit: int = 100) -> SupervisorBoard:
+    """Queue health, the tasks that need a supervisor's eye, open escalations,
+    who can take what, and the AI systems with their kill switch."""
+    now = now or timezone.now()
+    related = ("case__system", "queue", "assignee")
+    attention = list(
+        ReviewTask.objects.filter(
+            Q(status=ReviewTask.Status.CLAIMED) | Q(status=ReviewTask.Status.OPEN, due_at__lt=now)
+        )
+        .select_related(*related)
+        .prefetch_related("excluded")
+        .order_by("due_at", "id")[:limit]
+    )
+    escalations = list(
+        ReviewTask.objects.filter(kind=ReviewTask.Kind.ESCALATION, status__in=ACTIVE_TASK)
+        .select_related(*related)
+        .order_by("-priority", "due_at", "id")[:limit]
+    )
+    people: dict[str, list[tuple[int, str]]] = {}
+    rows = (
+        User.objects.filter(is_active=True, groups__name__in=Role.values)
+        .order_by("username")
+        .values_list("groups__name", "pk", "username")
+    )
+    for role, pk, username in rows:
+        people.setdefault(role, []).append((pk, username))
+    return SupervisorBoard(
+        queues=queues_overview(roles=None, now=now),
+        attention=attention,
+        escalations=escalations,
+        people=people,
+        systems=list(AISystem.objects.order_by("slug")),
+        limit=limit,
+    )
+
+
+def case_decisions(*, case: Case) -> list[Decision]:
+    """The people's decisions on the case, oldest first, with who made them."""
+    return list(
+        Decision.objects.filter(case=case)
+        .select_related("reviewer", "task__queue")
+        .order_by("created_at", "id")
+    )

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from reviews.demo import (
     DEMO_PASSWORD,
@@ -19,6 +20,9 @@ from reviews.routing import policy_validate
 from reviews.selectors import policy_active
 from workbench.models import AISystem, APIKey, Role, TrailEvent, User
 from workbench.services import api_key_authenticate, trail_verify
+
+# django-axes wants the request that a login comes with.
+LOGIN_REQUEST = RequestFactory().post("/accounts/login/")
 
 
 def load_demo(cases: int = 40) -> str:
@@ -63,7 +67,7 @@ def test_load_demo_loads_systems_policies_users_and_routed_cases(db):
     for role in Role.values:
         assert Group.objects.get(name=role).user_set.exists(), role
     assert User.objects.get(username="rev.alice").manager.username == "sup.sam"
-    assert authenticate(username="rev.bob", password=DEMO_PASSWORD) is not None
+    assert authenticate(LOGIN_REQUEST, username="rev.bob", password=DEMO_PASSWORD) is not None
 
     for slug in systems:
         match = re.search(rf"^{slug} ingest key: (wb_\S+)$", output, re.MULTILINE)
@@ -103,7 +107,7 @@ def test_an_existing_user_is_left_alone(db):
     output = load_demo(4)
 
     assert "exists already" in output
-    assert authenticate(username="admin", password="mine") is not None
+    assert authenticate(LOGIN_REQUEST, username="admin", password="mine") is not None
     assert User.objects.filter(username__in=[u.username for u in DEMO_USERS]).count() == 6
 
 

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from escalations import views
+
+app_name = "escalations"
+
+urlpatterns = [
+    path("supervisor/", views.supervisor, name="supervisor"),
+    path(
+        "supervisor/tasks/<int:task_id>/reassign/", views.task_reassign_view, name="task-reassign"
+    ),
+    path("supervisor/tasks/<int:task_id>/release/", views.task_release_view, name="task-release"),
+    path("supervisor/systems/<slug:slug>/switch/", views.system_switch, name="system-switch"),
+]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from reviews import views
+
+app_name = "reviews"
+
+urlpatterns = [
+    # "My queues" is the home page.
+    path("", views.queue_list, name="queues"),
+    path("queues/claim/", views.claim_next, name="claim"),
+    path("cases/<str:reference>/", views.case_detail, name="case"),
+]
