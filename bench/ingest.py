@@ -44,9 +44,9 @@ from pathlib import Path
 import psycopg
 import requests
 import yaml
-
 from _common import (
     ROOT,
+    CpuSampler,
     machine,
     pg_database_create,
     pg_database_drop,
@@ -114,10 +114,46 @@ PROCEDURES = [
     ("J1100", "Dexamethasone sodium phosphate injection, 1 mg", 5, 40),
     ("G0439", "Annual wellness visit, subsequent", 120, 210),
 ]
-GIVEN = ["Ana", "Ben", "Chloe", "Dmitri", "Emeka", "Fatima", "Grace", "Hiro", "Ines", "Jonas",
-         "Kemal", "Lena", "Mateo", "Nadia", "Olu", "Priya", "Quinn", "Rosa", "Sven", "Tariq"]
-FAMILY = ["Ruiz", "Okafor", "Nguyen", "Schmidt", "Haddad", "Kowalski", "Tanaka", "Silva",
-          "Dubois", "Murphy", "Andersen", "Rossi", "Cohen", "Patel", "Johansson", "Moreau"]
+GIVEN = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "Dmitri",
+    "Emeka",
+    "Fatima",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kemal",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Olu",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tariq",
+]
+FAMILY = [
+    "Ruiz",
+    "Okafor",
+    "Nguyen",
+    "Schmidt",
+    "Haddad",
+    "Kowalski",
+    "Tanaka",
+    "Silva",
+    "Dubois",
+    "Murphy",
+    "Andersen",
+    "Rossi",
+    "Cohen",
+    "Patel",
+    "Johansson",
+    "Moreau",
+]
 
 
 def carc_codes() -> list[tuple[str, str]]:
@@ -183,7 +219,9 @@ class Payloads:
                     "id": f"C{external_id}",
                     "type": rng.choice(("professional", "professional", "institutional")),
                     "place_of_service": rng.choice(("11", "21", "22", "23")),
-                    "diagnosis": rng.choice(("M17.11", "J18.9", "E11.9", "I10", "R07.9", "S83.241A")),
+                    "diagnosis": rng.choice(
+                        ("M17.11", "J18.9", "E11.9", "I10", "R07.9", "S83.241A")
+                    ),
                 },
                 "lines": lines,
             },
@@ -312,12 +350,14 @@ def run_batches(url: str, key: str, batches: list[bytes], clients: int) -> dict:
                     case_statuses.update(item.get("case_status") for item in results)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    cpu, client_cpu = CpuSampler(), time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
     stored = statuses[201]
     latencies.sort()
     return {
@@ -333,6 +373,8 @@ def run_batches(url: str, key: str, batches: list[bytes], clients: int) -> dict:
         "cases_per_s": round(stored / seconds, 1),
         "batch_p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "batch_max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+        "cpu": cpu.stop(),
+        "client_cpu_s": round(client_cpu, 2),
     }
 
 
@@ -362,12 +404,14 @@ def run_singles(url: str, key: str, bodies: list[bytes], clients: int) -> dict:
             statuses.update(local)
 
     threads = [threading.Thread(target=client, args=(lat,)) for lat in per_thread]
+    cpu, client_cpu = CpuSampler(), time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
     latencies = sorted(itertools.chain.from_iterable(per_thread))
     ms = lambda p: round(percentile(latencies, p) * 1000, 2)  # noqa: E731
     return {
@@ -382,7 +426,15 @@ def run_singles(url: str, key: str, bodies: list[bytes], clients: int) -> dict:
         "p95_ms": ms(95),
         "p99_ms": ms(99),
         "max_ms": round(latencies[-1] * 1000, 2),
+        "cpu": cpu.stop(),
+        "client_cpu_s": round(client_cpu, 2),
     }
+
+
+def server_errors(log: Path, lines: int = 40) -> str:
+    """The tail of gunicorn's log without its INFO chatter: tracebacks of 500s."""
+    text = [line for line in log.read_text().splitlines() if "[INFO]" not in line and line.strip()]
+    return "\n".join(text[-lines:])
 
 
 # --- COPY: the physical limit ------------------------------------------------------------
@@ -391,7 +443,7 @@ def run_singles(url: str, key: str, bodies: list[bytes], clients: int) -> dict:
 def columns(conn, table_name: str) -> list[str]:
     rows = conn.execute(
         "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = %s ORDER BY ordinal_position",
+        "WHERE table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
         (table_name,),
     ).fetchall()
     return [f'"{name}"' for (name,) in rows]
@@ -400,19 +452,23 @@ def columns(conn, table_name: str) -> list[str]:
 def copy_out(conn, table_name: str, where: str) -> tuple[list[str], bytes, int]:
     cols = columns(conn, table_name)
     data = bytearray()
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY (SELECT {', '.join(cols)} FROM {table_name} WHERE {where}) TO STDOUT") as copy:
-            for chunk in copy:
-                data += chunk
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            f"COPY (SELECT {', '.join(cols)} FROM {table_name} WHERE {where}) TO STDOUT"
+        ) as copy,
+    ):
+        for chunk in copy:
+            data += chunk
     return cols, bytes(data), data.count(b"\n")
 
 
 def copy_in(conn, target: str, cols: list[str], data: bytes) -> None:
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY {target} ({', '.join(cols)}) FROM STDIN") as copy:
-            view = memoryview(data)
-            for start in range(0, len(data), 1 << 20):
-                copy.write(view[start : start + (1 << 20)])
+    sql = f"COPY {target} ({', '.join(cols)}) FROM STDIN"
+    with conn.cursor() as cur, cur.copy(sql) as copy:
+        view = memoryview(data)
+        for start in range(0, len(data), 1 << 20):
+            copy.write(view[start : start + (1 << 20)])
 
 
 def measure_copy(database_url: str, phase_prefix: str) -> dict:
@@ -421,7 +477,9 @@ def measure_copy(database_url: str, phase_prefix: str) -> dict:
     case_filter = f"external_id LIKE '{phase_prefix}%'"
     sources = {
         "reviews_case": case_filter,
-        "workbench_trailevent": f"\"case\" IN (SELECT reference FROM reviews_case WHERE {case_filter})",
+        "workbench_trailevent": (
+            f'"case" IN (SELECT reference FROM reviews_case WHERE {case_filter})'
+        ),
         "reviews_reviewtask": f"case_id IN (SELECT id FROM reviews_case WHERE {case_filter})",
         "reviews_subject": f"id IN (SELECT subject_id FROM reviews_case WHERE {case_filter})",
     }
@@ -446,6 +504,40 @@ def measure_copy(database_url: str, phase_prefix: str) -> dict:
             "seconds": round(seconds, 3),
             "rows_per_s": round(rows / seconds, 1),
         }
+        conn.execute("CHECKPOINT")
+
+        # The same rows as Python values (dicts for jsonb), written with
+        # copy.write_row: what an app-side COPY would pay for formatting too.
+        cols = columns(conn, "reviews_case")
+        types = [
+            t
+            for (t,) in conn.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'reviews_case'::regclass AND attnum > 0 AND NOT attisdropped "
+                "AND attgenerated = '' ORDER BY attnum"
+            ).fetchall()
+        ]
+        values = conn.execute(
+            f"SELECT {', '.join(cols)} FROM reviews_case WHERE {case_filter}"
+        ).fetchall()
+        conn.execute("CREATE TABLE bench3_reviews_case (LIKE reviews_case INCLUDING ALL)")
+        conn.commit()
+        conn.execute("CHECKPOINT")
+        started = time.perf_counter()
+        sql = f"COPY bench3_reviews_case ({', '.join(cols)}) FROM STDIN"
+        with conn.cursor() as cur, cur.copy(sql) as copy:
+            copy.set_types([t.split("(")[0] for t in types])
+            for row in values:
+                copy.write_row(row)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        out["cases_write_row"] = {
+            "rows": len(values),
+            "seconds": round(seconds, 3),
+            "rows_per_s": round(len(values) / seconds, 1),
+        }
+        conn.execute("DROP TABLE bench3_reviews_case")
+        conn.commit()
         conn.execute("CHECKPOINT")
 
         started = time.perf_counter()
@@ -492,11 +584,21 @@ class RedisScratch:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=50_000, help="cases per batch phase (default 50,000)")
-    parser.add_argument("--single", type=int, default=4_000, help="single-case requests (default 4,000)")
-    parser.add_argument("--quick", action="store_true", help="5,000 cases and 1,000 single requests")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread if > 1)")
+    parser.add_argument(
+        "--cases", type=int, default=50_000, help="cases per batch phase (default 50,000)"
+    )
+    parser.add_argument(
+        "--single", type=int, default=4_000, help="single-case requests (default 4,000)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="5,000 cases and 1,000 single requests"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn sync workers (default 2 = cores here)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (gthread if > 1)"
+    )
     parser.add_argument("--clients", default="1,2", help="batch client counts to try (default 1,2)")
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", 14)))
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
@@ -551,7 +653,9 @@ def main() -> int:
         "TRAIL_SIGNING_KEY_FILE": str(tmp / "trail-signing-key.pem"),
         "WORKBENCH_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    server = Gunicorn(env, port, args.workers, args.threads, tmp / "gunicorn.log")
+    log = ROOT / "bench" / "results" / "ingest-gunicorn.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    server = Gunicorn(env, port, args.workers, args.threads, log)
     figures: dict = {
         "machine": info,
         "server": {"command": server_desc, "workers": args.workers, "threads": args.threads},
@@ -561,7 +665,19 @@ def main() -> int:
     try:
         print(f"database {database}: migrating ...", flush=True)
         manage(env, "migrate", "--verbosity", "0")
-        key = manage(env, "create_ai_system", "bench-claims", "--name", "Bench", "--kind", "claim_decision").strip().splitlines()[-1]
+        key = (
+            manage(
+                env,
+                "create_ai_system",
+                "bench-claims",
+                "--name",
+                "Bench",
+                "--kind",
+                "claim_decision",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
         policy_file = tmp / "bench-claims-policy.yaml"
         policy_file.write_text(yaml.safe_dump(POLICY, sort_keys=False))
         print(manage(env, "load_policy", str(policy_file)).strip())
@@ -576,21 +692,33 @@ def main() -> int:
             print(f"batch: {args.cases:,} cases, {clients} client(s) ...", flush=True)
             result = run_batches(server.url, key, bodies, clients)
             figures["batch"].append(result)
-            print(f"  {result['cases_per_s']:,.0f} cases/s, routed {result['routed']}", flush=True)
+            print(
+                f"  {result['cases_per_s']:,.0f} cases/s, routed {result['routed']}, "
+                f"cpu {result['cpu']}",
+                flush=True,
+            )
             if result["error_count"] or result["created"] != args.cases:
-                print(f"  problems: {result['statuses']} {result['errors']}")
+                print(f"  problems: {result['statuses']}, {result['error_count']} failed batches")
+                print(server_errors(log))
 
         print(f"single: {args.single:,} requests from {SINGLE_CLIENTS} clients ...", flush=True)
         figures["single"] = run_singles(server.url, key, singles, SINGLE_CLIENTS)
         print(
             f"  p50 {figures['single']['p50_ms']} ms, p95 {figures['single']['p95_ms']} ms, "
-            f"{figures['single']['req_per_s']:,.0f} req/s",
+            f"{figures['single']['req_per_s']:,.0f} req/s, cpu {figures['single']['cpu']}",
             flush=True,
         )
+        if figures["single"]["created"] != args.single:
+            print(f"  problems: {figures['single']['statuses']}")
+            print(server_errors(log))
         server.stop()
 
         print("COPY: the same rows, straight into PostgreSQL ...", flush=True)
-        figures["copy"] = measure_copy(database_url, "CLM-B1-")
+        try:
+            figures["copy"] = measure_copy(database_url, "CLM-B1-")
+        except psycopg.Error as exc:  # a schema the COPY step does not know yet
+            print(f"  COPY step failed: {exc}")
+            figures["copy"] = {"error": str(exc)}
 
         with psycopg.connect(database_url) as conn:
             count = conn.execute("SELECT count(*) FROM reviews_case").fetchone()[0]
@@ -621,6 +749,7 @@ def main() -> int:
             path.unlink()
         tmp.rmdir()
 
+    figures["machine"]["loadavg_at_end"] = os.getloadavg()
     report(figures)
     path = write_results("ingest.json", figures)
     print(f"\nfigures written to {path.relative_to(ROOT)}")
@@ -630,6 +759,13 @@ def main() -> int:
 
 def report(figures: dict) -> None:
     copy = figures["copy"]
+    if "error" in copy:  # keep the rest of the report
+        nan = float("nan")
+        copy = {
+            "cases_only": {"rows": 0, "rows_per_s": nan, "megabytes": nan},
+            "cases_write_row": {"rows_per_s": nan},
+            "full_footprint": {"cases_per_s": nan, "megabytes": nan},
+        }
     copy_rate = copy["cases_only"]["rows_per_s"]
     footprint_rate = copy["full_footprint"]["cases_per_s"]
     rows = []
@@ -665,6 +801,15 @@ def report(figures: dict) -> None:
     )
     rows.append(
         (
+            "COPY reviews_case from Python rows (write_row)",
+            f"{copy['cases_write_row']['rows_per_s']:,.0f} rows/s",
+            "formatting in psycopg",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
             "COPY full footprint (case+events+task+subject)",
             f"{footprint_rate:,.0f} cases/s",
             f"{copy['full_footprint']['megabytes']} MB",
@@ -682,13 +827,15 @@ def report(figures: dict) -> None:
     print(f"server: {figures['server']['command']}; {figures['machine']['cpus']} cores")
     print(table(rows, ("measure", "rate", "detail", "target", "")))
     print()
+    ratios = figures["ratios"]
     print(
-        f"ingest / COPY: {figures['ratios']['batch_best_over_copy_cases']:.1%} of COPY of the case rows, "
-        f"{figures['ratios']['batch_best_over_copy_footprint']:.1%} of COPY of everything a case writes"
+        f"ingest / COPY: {ratios['batch_best_over_copy_cases']:.1%} of COPY of the case rows, "
+        f"{ratios['batch_best_over_copy_footprint']:.1%} of COPY of everything a case writes"
     )
     print(
         f"cases stored {verify['cases_stored']:,} of {verify['cases_submitted']:,} submitted: "
-        f"{'OK' if verify['count_ok'] else 'MISMATCH'}; trail_verify: {verify['trail_verify_output']}"
+        f"{'OK' if verify['count_ok'] else 'MISMATCH'}; "
+        f"trail_verify: {verify['trail_verify_output']}"
     )
 
 
