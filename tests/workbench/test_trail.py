@@ -235,3 +235,33 @@ def test_trail_api_takes_a_compliance_officers_session(system, client):
     client.force_login(officer)
     page = client.get("/api/v1/trail?limit=1").json()
     assert page["events"][0]["seq"] == 1 and page["next_after"] == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"confidence": 0.62, "tiny": 1e-7, "big": 1e21, "n": -3, "ok": True, "none": None},
+        {"text": 'é ✓ \u2028 \U0001f600 "quoted" \\ \t', "nested": {"b": [1, {"z": 2, "a": 1}]}},
+        {"\U0001f600": 1, "\uffff": 2, "a": 3},  # member order by UTF-16 code units
+    ],
+)
+def test_a_prepared_body_is_the_rfc8785_form_of_the_whole_event(data):
+    from workbench.services.trail import trail_prepare
+
+    entry = TrailEntry(
+        "case.routed",
+        Actor.user(type("U", (), {"get_username": lambda s: "rev.ä"})()),
+        case=None,
+        system="claims-ai",
+        data=data,
+    )
+    (prepared,) = trail_prepare([entry])
+    body = prepared.body(12345)
+    event = json.loads(body)
+    assert body == rfc8785.dumps(event)
+    assert (event["seq"], event["case"], event["data"]) == (
+        12345,
+        None,
+        json.loads(rfc8785.dumps(data)),
+    )

@@ -23,7 +23,7 @@ from .trail import (
     trail_append,
     trail_append_many,
     trail_checkpoint,
-    trail_lock,
+    trail_prepare,
     trail_public_key_pem,
     trail_verify,
 )
@@ -48,7 +48,7 @@ __all__ = [
     "trail_append",
     "trail_append_many",
     "trail_checkpoint",
-    "trail_lock",
+    "trail_prepare",
     "trail_public_key_pem",
     "trail_verify",
     "user_create",

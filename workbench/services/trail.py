@@ -85,16 +85,6 @@ def _lock_head() -> TrailHead:
     return head
 
 
-def trail_lock() -> None:
-    """Take the chain-head lock now, for a writer that must check state under it.
-
-    Intake calls this before looking for existing cases so that two ingesters
-    of the same ``external_id`` cannot both decide it is new.
-    """
-    _require_transaction()
-    _lock_head()
-
-
 def _require_transaction() -> None:
     if not connection.in_atomic_block:
         raise WorkbenchError(
@@ -103,29 +93,57 @@ def _require_transaction() -> None:
         )
 
 
-def trail_append_many(entries: list[TrailEntry]) -> list[TrailEvent]:
-    """Append events in order, in the caller's transaction. Returns them saved."""
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An event canonicalized but for its ``seq``: the body is
+    ``head + str(seq) + tail``. RFC 8785 sorts an object's members by name,
+    and ``seq`` comes second to last (before ``system``), so the expensive part,
+    canonicalizing ``data``, is done before the chain head is locked."""
+
+    head: bytes
+    tail: bytes
+
+    def body(self, seq: int) -> bytes:
+        return self.head + str(seq).encode() + self.tail
+
+
+def trail_prepare(entries: list[TrailEntry]) -> list[PreparedEntry]:
+    """Canonicalize events ahead of appending them; no database, no lock."""
+    at = rfc8785.dumps(format_at(timezone.now()))
+    dumps = rfc8785.dumps
+    return [
+        PreparedEntry(
+            head=b'{"action":%s,"actor":%s,"at":%s,"case":%s,"data":%s,"seq":'
+            % (
+                dumps(entry.action),
+                dumps(entry.actor.as_dict()),
+                at,
+                dumps(entry.case),
+                dumps(entry.data),
+            ),
+            tail=b',"system":%s}' % dumps(entry.system),
+        )
+        for entry in entries
+    ]
+
+
+def trail_append_many(entries: list[TrailEntry] | list[PreparedEntry]) -> list[TrailEvent]:
+    """Append events in order, in the caller's transaction. Returns them saved.
+
+    The chain head stays locked until the transaction ends; a writer with much
+    to write calls ``trail_prepare`` first and appends last, to hold it briefly.
+    """
     _require_transaction()
     if not entries:
         return []
+    if isinstance(entries[0], TrailEntry):
+        entries = trail_prepare(entries)
     head = _lock_head()
     seq, prev = head.seq, head.hash
-    now = timezone.now()
-    at = format_at(now)
     events = []
     for entry in entries:
         seq += 1
-        body = rfc8785.dumps(
-            {
-                "seq": seq,
-                "at": at,
-                "action": entry.action,
-                "case": entry.case,
-                "system": entry.system,
-                "actor": entry.actor.as_dict(),
-                "data": entry.data,
-            }
-        )
+        body = entry.body(seq)
         digest = event_hash(prev, body)
         events.append(TrailEvent(seq=seq, body=body.decode(), prev_hash=prev, hash=digest))
         prev = digest
