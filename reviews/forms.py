@@ -31,7 +31,9 @@ class DecisionForm(forms.Form):
         required=False,
         widget=forms.Select(attrs={"data-shortcut": "o", "aria-keyshortcuts": "o"}),
     )
-    reason_code = forms.ChoiceField(label="Reason", required=False)
+    reason_code = forms.ChoiceField(
+        label="Reason", required=False, help_text="Required to override: why the outcome changes."
+    )
     rationale = forms.CharField(
         label="Rationale",
         required=False,

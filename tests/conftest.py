@@ -1,4 +1,7 @@
 import os
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
@@ -71,3 +74,56 @@ def _sqlite_trail_triggers_step_aside_for_flush(request):
     with connection.cursor() as cursor:
         for statement in triggers.SQLITE_DROP:
             cursor.execute(statement)
+
+
+# --- A webhook receiver, shared by the outbox and the browser tests ------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    method: str = "POST"
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint on 127.0.0.1 that records what it is sent."""
+
+    url: str
+    status: int = 200
+    received: list[Received] = field(default_factory=list)
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        receiver = self.server.receiver
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        receiver.received.append(
+            Received(self.path, dict(self.headers.items()), body, self.command)
+        )
+        no_body = receiver.status in (204, 304)  # these answers must carry no body
+        answer = b"" if no_body else b"thanks" if receiver.status < 300 else b"receiver says no"
+        self.send_response(receiver.status)
+        if not no_body:
+            self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    """A webhook endpoint on a free port; answers 200 unless told otherwise
+    (``receiver.status``). Closed at teardown."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ReceiverHandler)
+    server.receiver = Receiver(url=f"http://127.0.0.1:{server.server_port}/hooks/workbench")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server.receiver
+    server.shutdown()
+    server.server_close()
+    thread.join()

@@ -4,9 +4,7 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
@@ -36,49 +34,6 @@ PAYLOAD = {
     "reasons": [{"code": "CO-50", "text": "Medically necessary after review: é ✓"}],
     "appeal": None,
 }
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A real HTTP endpoint on 127.0.0.1 that records what it is sent."""
-
-    url: str
-    status: int = 200
-    received: list[Received] = field(default_factory=list)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        receiver = self.server.receiver
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        receiver.received.append(Received(self.path, dict(self.headers.items()), body))
-        answer = b"thanks" if receiver.status < 300 else b"receiver says no"
-        self.send_response(receiver.status)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.receiver = Receiver(url=f"http://127.0.0.1:{server.server_port}/hooks/workbench")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield server.receiver
-    server.shutdown()
-    server.server_close()
-    thread.join()
 
 
 @pytest.fixture
