@@ -177,9 +177,19 @@ class ReviewTask(models.Model):
             )
         ]
         indexes = [
-            # Claim-next order: highest priority, then earliest due.
             models.Index(
                 fields=["queue", "status", "-priority", "due_at"], name="task_claim_order"
+            ),
+            # Claim next walks the open tasks in claim order (highest priority,
+            # then earliest due) and stops at the first it may take.
+            models.Index(
+                fields=["-priority", "due_at", "id"],
+                condition=Q(status="open"),
+                name="task_open_claim_order",
+            ),
+            # The lease sweep, and the lazy check at every claim.
+            models.Index(
+                fields=["lease_expires_at"], condition=Q(status="claimed"), name="task_lease_expiry"
             ),
         ]
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Min, Q, prefetch_related_objects
+from django.db.models import Count, FilteredRelation, Min, Q, prefetch_related_objects
 from django.utils import timezone
 
 from reviews.models import Case, Decision, Policy, Queue, ReasonCode, ReviewTask
@@ -62,16 +62,19 @@ def queues_overview(*, roles: Iterable[str] | None, now: datetime | None = None)
     ``open_count``, ``claimed_count``, ``overdue_count`` (open or claimed
     past their due time) and ``oldest_due`` (of the open and claimed tasks)."""
     now = now or timezone.now()
-    active = Q(tasks__status__in=ACTIVE_TASK)
-    queues = Queue.objects.all()
+    # Join only the open and claimed tasks (the finished ones outnumber them
+    # and would be counted away on every page view).
+    queues = Queue.objects.annotate(
+        active=FilteredRelation("tasks", condition=Q(tasks__status__in=ACTIVE_TASK))
+    )
     if roles is not None:
         queues = queues.filter(role__in=list(roles))
     return list(
         queues.annotate(
-            open_count=Count("tasks", filter=Q(tasks__status=ReviewTask.Status.OPEN)),
-            claimed_count=Count("tasks", filter=Q(tasks__status=ReviewTask.Status.CLAIMED)),
-            overdue_count=Count("tasks", filter=active & Q(tasks__due_at__lt=now)),
-            oldest_due=Min("tasks__due_at", filter=active),
+            open_count=Count("active", filter=Q(active__status=ReviewTask.Status.OPEN)),
+            claimed_count=Count("active", filter=Q(active__status=ReviewTask.Status.CLAIMED)),
+            overdue_count=Count("active", filter=Q(active__due_at__lt=now)),
+            oldest_due=Min("active__due_at"),
         ).order_by("name")
     )
 

@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from reviews.models import Case, ReviewTask
+from reviews.models import Case, Queue, ReviewTask
 from workbench.errors import WorkbenchError
 from workbench.models import User
 from workbench.services.trail import Actor, TrailEntry, trail_append, trail_append_many
@@ -27,14 +27,20 @@ class TaskError(WorkbenchError):
 def tasks_claimable(*, user: User, queue_slug: str | None = None):
     """Open tasks ``user`` may take, in claim order: highest priority, then
     earliest due. Role decides the queues; an exclusion (conflict of
-    interest) removes single tasks."""
+    interest) removes single tasks. The queues are resolved to ids first so
+    that the query reads the task table alone, along the partial index of
+    open tasks in claim order, and stops at the first row it may take."""
     roles = [group.name for group in user.groups.all()]
-    tasks = ReviewTask.objects.filter(status=ReviewTask.Status.OPEN, queue__role__in=roles).exclude(
-        excluded=user
-    )
+    queues = Queue.objects.filter(role__in=roles)
     if queue_slug:
-        tasks = tasks.filter(queue__slug=queue_slug)
-    return tasks.order_by("-priority", "due_at", "id")
+        queues = queues.filter(slug=queue_slug)
+    return (
+        ReviewTask.objects.filter(
+            status=ReviewTask.Status.OPEN, queue_id__in=list(queues.values_list("pk", flat=True))
+        )
+        .exclude(excluded=user)
+        .order_by("-priority", "due_at", "id")
+    )
 
 
 def task_claim_next(*, user: User, queue_slug: str | None = None) -> ReviewTask | None:
@@ -69,31 +75,26 @@ def task_claim_next(*, user: User, queue_slug: str | None = None) -> ReviewTask 
 
 
 def _take(user: User, queue_slug: str | None) -> ReviewTask | None:
-    candidates = tasks_claimable(user=user, queue_slug=queue_slug).select_related(
-        "queue", "case__system"
-    )
+    candidates = tasks_claimable(user=user, queue_slug=queue_slug)
     now = timezone.now()
     if connection.features.has_select_for_update_skip_locked:
-        task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-        if task is None:
+        pk = candidates.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
+        if pk is None:
             return None
+        task = ReviewTask.objects.select_related("queue", "case__system").get(pk=pk)
         _lease(task, user, now)
-        task.save(
-            update_fields=["status", "assignee", "claimed_at", "lease_expires_at", "fencing_token"]
-        )
+        task.save(update_fields=[*LEASE_FIELDS, "fencing_token"])
         return task
-    for task in candidates[:20]:
-        lease_until = now + timedelta(minutes=task.queue.lease_minutes)
-        won = ReviewTask.objects.filter(pk=task.pk, status=ReviewTask.Status.OPEN).update(
+    for pk, lease_minutes in candidates.values_list("pk", "queue__lease_minutes")[:20]:
+        won = ReviewTask.objects.filter(pk=pk, status=ReviewTask.Status.OPEN).update(
             status=ReviewTask.Status.CLAIMED,
             assignee=user,
             claimed_at=now,
-            lease_expires_at=lease_until,
+            lease_expires_at=now + timedelta(minutes=lease_minutes),
             fencing_token=F("fencing_token") + 1,
         )
         if won:
-            task.refresh_from_db()
-            return task
+            return ReviewTask.objects.select_related("queue", "case__system").get(pk=pk)
     return None
 
 
