@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -107,15 +107,22 @@ def case_ingest_batch(
 def _store_settling_races(system, policy, pending) -> list[tuple[int, IngestResult]]:
     # Two ingesters may both find a case (or subject) new and both insert it:
     # the unique constraint stops the second, which then looks again and
-    # answers 200 or 409. No lock is held while cases are written.
-    for attempt in range(3):
+    # answers 200 or 409. Two batches updating the same subjects may deadlock:
+    # PostgreSQL aborts one, which runs again. No lock is held while cases
+    # are written; the chain head is locked only for the last step.
+    for attempt in range(5):
         try:
             with transaction.atomic():
                 return _store(system, policy, pending)
-        except IntegrityError:
-            if attempt == 2:
+        except (IntegrityError, OperationalError) as exc:
+            retry = isinstance(exc, IntegrityError) or _is_deadlock(exc)
+            if not retry or attempt == 4:
                 raise
     raise AssertionError("unreachable")
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
 
 
 def _item_problem(item: CaseIn, policy: Policy, pending: dict) -> WorkbenchError | None:
@@ -301,7 +308,7 @@ def _subjects_upsert(system: AISystem, items: list[CaseIn]) -> dict[str, Subject
         s.reference: s for s in Subject.objects.filter(system=system, reference__in=list(latest))
     }
     created = []
-    for reference, given in latest.items():
+    for reference, given in sorted(latest.items()):  # one order for every writer
         contact = {k: v for k, v in (("name", given.name), ("email", given.email)) if v}
         subject = subjects.get(reference)
         if subject is None:
