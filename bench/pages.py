@@ -1,0 +1,727 @@
+"""Server time and SQL queries of the reviewer's pages with a million cases.
+
+Not a test: it prints figures and merges them into bench/results/pages.json.
+
+    .venv/bin/python bench/pages.py --quick        # 100,000 cases
+    .venv/bin/python bench/pages.py                # 1,000,000 cases
+    .venv/bin/python bench/pages.py --cases 300000 --requests 500
+
+In-process, on a fresh database ``workbench_bench_pages_<random>`` (dropped at
+the end), with ``DEBUG`` false:
+
+1. ``migrate``; the demo's AI systems, policies, queues, reason-code catalogs
+   and users (``reviews.demo.demo_load(cases=0)``); 30 more reviewers who are
+   measured and 100 colleagues who hold or decided the rest;
+2. ``--cases`` cases made by PostgreSQL (``INSERT ... SELECT generate_series``
+   from 500 real demo claims and chats routed by the demo policies, 60/40, see
+   ``_cases.py``), created over the past year. Routed to a person: the
+   latest 10% still have an open task (a few an escalation in the supervisors'
+   queue), the older ones a done task decided by a colleague; decided by the AI
+   alone: no task, 1% of the older ones an open appeal. 200 open tasks are
+   claimed by colleagues. About 47% of the cases have a task, about 5% an open
+   one;
+3. the measured cases, each with a trail of a few events appended through
+   ``workbench.services.trail.trail_append_many`` in one
+   ``transaction.atomic()`` (so the chain stays valid; the other cases have no
+   trail): **held** (90: claimed by the measured reviewers, 3 each, under a
+   live lease: the page with the decision form), **open** (100: waiting in a
+   queue) and **decided** (100: finalized by a person, with their decision).
+   ``VACUUM ANALYZE``;
+4. with ``django.test.Client`` (``force_login``), ``--requests`` GETs of each
+   page: the queue page ``/`` (each measured reviewer in turn) and the case
+   page ``/cases/<reference>/`` for each group; p50/p95/p99 of the time of
+   ``client.get`` (the whole Django stack, no network). Then 20 more of each
+   under ``CaptureQueriesContext``: queries per page and the slowest query, with
+   ``EXPLAIN (ANALYZE, BUFFERS)`` of it.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _cases import (
+    cases_and_tasks_insert,
+    cleanup,
+    stage_create,
+    subjects_insert,
+    uniform_sql,
+    variants_build,
+    variants_load,
+)
+from _common import (
+    RESULTS,
+    ROOT,
+    CpuSampler,
+    machine,
+    pg_database_create,
+    pg_database_drop,
+    pg_url,
+    pg_version,
+    print_machine,
+    table,
+    write_results,
+)
+
+sys.path.insert(0, str(ROOT))
+
+TARGET_P95_MS = 50.0
+CLAIM_VARIANTS, CHAT_VARIANTS = 300, 200  # 60% claims, 40% chats
+RECENT = 0.10  # the latest share of cases whose tasks are still open
+MEASURED_REVIEWERS, HELD_EACH = 30, 3
+COLLEAGUES = 100
+CLAIMED_BY_COLLEAGUES = 200
+OPEN_MEASURED, DECIDED_MEASURED = 100, 100
+QUERY_PASSES = 20
+PROFILE_REQUESTS = 50
+REVIEWER_QUEUES = ("claims-review", "senior-review", "chat-escalations")
+LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--cases", type=int, default=1_000_000, help="cases in the database (default 1,000,000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="100,000 cases")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="timed requests per page (default 300)"
+    )
+    parser.add_argument(
+        "--page-seconds",
+        type=float,
+        default=120,
+        help="stop timing a page after this long, at 30 requests or more (default 120 s)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"also profile {PROFILE_REQUESTS} requests of each page with cProfile "
+        "(bench/results/cprofile-pages-*.txt)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
+    args = parser.parse_args()
+    if args.quick:
+        args.cases = 100_000
+
+    info = machine()
+    info["postgresql"] = pg_version()
+    print_machine(info)
+    print(f"PostgreSQL {info['postgresql']} at 127.0.0.1:5432; {args.cases:,} cases")
+    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-pages-"))
+    database = pg_database_create("workbench_bench_pages")
+    os.environ.pop("REDIS_URL", None)
+    os.environ.update(
+        DATABASE_URL=pg_url(database),
+        DJANGO_SETTINGS_MODULE="workbench.settings.local",
+        DJANGO_DEBUG="false",
+        LOG_LEVEL="WARNING",
+        TRAIL_SIGNING_KEY_FILE=str(tmp / "trail-signing-key.pem"),
+    )
+    try:
+        figures = run(args, info)
+    finally:
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 (Django may not be set up yet)
+            pass
+        if args.keep:
+            print(f"kept database {database}")
+        else:
+            pg_database_drop(database)
+        for path in tmp.iterdir():
+            path.unlink()
+        tmp.rmdir()
+
+    info["loadavg_at_end"] = os.getloadavg()
+    print(
+        "load average at start "
+        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_start"])
+        + ", at end "
+        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_end"])
+    )
+    merged = {}
+    existing = RESULTS / "pages.json"
+    if existing.exists():
+        try:
+            merged = json.loads(existing.read_text())
+        except ValueError:
+            merged = {}
+    merged[str(args.cases)] = figures
+    path = write_results("pages.json", merged)
+    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    return 0 if figures["ok"] else 1
+
+
+# --- Setup ---------------------------------------------------------------------------------
+
+
+def setup(args) -> dict:
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from reviews.demo import CLAIMS, SUPPORT, chat_cases, claim_cases, demo_load
+    from reviews.models import Queue
+    from reviews.selectors import policy_active
+    from workbench.models import AISystem, Role
+    from workbench.services import Actor, user_create
+
+    print(f"database {connection.settings_dict['NAME']}: migrating ...", flush=True)
+    call_command("migrate", verbosity=0)
+    demo_load(cases=0)
+    actor = Actor.workbench("bench")
+    reviewers = [
+        user_create(username=f"bench.rev{i:02d}", role=Role.REVIEWER, actor=actor)
+        for i in range(MEASURED_REVIEWERS)
+    ]
+    colleagues = [
+        user_create(username=f"bench.staff{i:03d}", role=Role.REVIEWER, actor=actor)
+        for i in range(COLLEAGUES)
+    ]
+    queues = {q.slug: q for q in Queue.objects.all()}
+    claims = AISystem.objects.get(slug=CLAIMS.slug)
+    support = AISystem.objects.get(slug=SUPPORT.slug)
+    variants = variants_build(
+        claims, policy_active(system=claims), claim_cases(CLAIM_VARIANTS), queues
+    ) + variants_build(support, policy_active(system=support), chat_cases(CHAT_VARIANTS), queues)
+
+    n = args.cases
+    started = time.perf_counter()
+    cpu = CpuSampler()
+    print(f"creating {n:,} cases with their tasks ...", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")  # setup only: no fsync wait per commit
+    with transaction.atomic(), connection.cursor() as cursor:
+        variants_load(cursor, variants)
+        stage_create(cursor)
+        u1 = uniform_sql("g", 11)
+        recent_from = int(n * (1 - RECENT))
+        cursor.execute(
+            f"""
+            INSERT INTO bench_stage
+            SELECT g, gen_random_uuid(), v.v, c.created, st.state, q.id, st.task_kind,
+                   CASE WHEN st.state = 'escalation' THEN v.priority + 10 ELSE v.priority END,
+                   c.created + make_interval(hours => q.sla_hours),
+                   CASE WHEN st.state = 'done'
+                        THEN (%(colleagues)s::bigint[])[1 + mod(g, %(ncol)s)] END,
+                   CASE WHEN st.state = 'done' THEN c.created + interval '4 hours' END,
+                   NULL
+            FROM generate_series(1, %(n)s) g
+            JOIN bench_variant v ON v.v = mod(g, %(k)s)
+            CROSS JOIN LATERAL (
+                SELECT now() - ((%(n)s - g)::float8 / %(n)s) * interval '365 days' AS created
+            ) c
+            CROSS JOIN LATERAL (
+                SELECT CASE
+                    WHEN v.queue_id IS NULL THEN
+                        CASE WHEN g <= %(recent_from)s AND {u1} < 0.01 THEN 'appeal'
+                             ELSE 'none' END
+                    WHEN g > %(recent_from)s THEN
+                        CASE WHEN {u1} < 0.005 THEN 'escalation' ELSE 'open' END
+                    ELSE 'done'
+                END AS state
+            ) s0
+            CROSS JOIN LATERAL (
+                SELECT s0.state,
+                       CASE s0.state WHEN 'none' THEN NULL WHEN 'appeal' THEN 'appeal'
+                            WHEN 'escalation' THEN 'escalation' ELSE v.task_kind END AS task_kind,
+                       CASE s0.state WHEN 'none' THEN NULL WHEN 'appeal' THEN %(appeals)s
+                            WHEN 'escalation' THEN %(supervisor)s ELSE v.queue_id END AS queue_id
+            ) st
+            LEFT JOIN reviews_queue q ON q.id = st.queue_id
+            """,
+            {
+                "n": n,
+                "k": len(variants),
+                "recent_from": recent_from,
+                "colleagues": [u.pk for u in colleagues],
+                "ncol": len(colleagues),
+                "appeals": queues["appeals"].pk,
+                "supervisor": queues["supervisor"].pk,
+            },
+        )
+        share = {
+            claims.pk: CLAIM_VARIANTS / len(variants),
+            support.pk: CHAT_VARIANTS / len(variants),
+        }
+        subjects_insert(
+            cursor,
+            system_id=claims.pk,
+            prefix="MBR-B",
+            count=max(1, int(n * share[claims.pk] * 0.8)),
+        )
+        subjects_insert(
+            cursor,
+            system_id=support.pk,
+            prefix="CUS-B",
+            count=max(1, int(n * share[support.pk] * 0.9)),
+        )
+        cases, tasks = cases_and_tasks_insert(cursor)
+        cleanup(cursor)
+    inserted = time.perf_counter() - started
+    print(f"  {cases:,} cases and {tasks:,} tasks in {inserted:.1f} s", flush=True)
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Colleagues hold some open tasks under a live lease.
+        cursor.execute(
+            """
+            WITH picked AS (
+                SELECT t.id, row_number() OVER (ORDER BY hashint8(t.id)) AS n
+                FROM reviews_reviewtask t JOIN reviews_queue q ON q.id = t.queue_id
+                WHERE t.status = 'open' AND q.slug = ANY(%s)
+                ORDER BY hashint8(t.id) LIMIT %s
+            )
+            UPDATE reviews_reviewtask t SET status = 'claimed',
+                   assignee_id = (%s::bigint[])[1 + mod(p.n, %s)],
+                   claimed_at = now() - interval '5 minutes',
+                   lease_expires_at = now() + interval '8 hours', fencing_token = 1
+            FROM picked p WHERE p.id = t.id
+            """,
+            [
+                list(REVIEWER_QUEUES),
+                CLAIMED_BY_COLLEAGUES,
+                [u.pk for u in colleagues],
+                len(colleagues),
+            ],
+        )
+        cursor.execute(
+            "UPDATE reviews_case c SET status = 'in_review' FROM reviews_reviewtask t "
+            "WHERE t.case_id = c.id AND t.status = 'claimed'"
+        )
+    measured = measured_cases_make(reviewers, variants)
+    for name in (
+        "reviews_subject",
+        "reviews_case",
+        "reviews_reviewtask",
+        "reviews_decision",
+        "workbench_trailevent",
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM ANALYZE {name}")
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = on")
+        cursor.execute("CHECKPOINT")
+        cursor.execute(
+            "SELECT pg_size_pretty(pg_total_relation_size('reviews_case')), "
+            "pg_size_pretty(pg_total_relation_size('reviews_reviewtask')), "
+            "(SELECT count(*) FROM reviews_reviewtask WHERE status = 'open'), "
+            "(SELECT count(*) FROM reviews_reviewtask WHERE status = 'claimed'), "
+            "(SELECT count(*) FROM workbench_trailevent)"
+        )
+        case_size, task_size, open_tasks, claimed_tasks, events = cursor.fetchone()
+    seconds = time.perf_counter() - started
+    made = {
+        "cases": cases,
+        "tasks": tasks,
+        "open_tasks": open_tasks,
+        "claimed_tasks": claimed_tasks,
+        "trail_events": events,
+        "reviews_case_size": case_size,
+        "reviews_reviewtask_size": task_size,
+        "variants": len(variants),
+        "insert_seconds": round(inserted, 1),
+        "setup_seconds": round(seconds, 1),
+        "cpu": cpu.stop(),
+    }
+    print(
+        f"  ready in {seconds:.1f} s: {open_tasks:,} open and {claimed_tasks:,} claimed tasks, "
+        f"reviews_case {case_size}, reviews_reviewtask {task_size}, {events:,} trail events",
+        flush=True,
+    )
+    return {"made": made, "reviewers": reviewers, **measured}
+
+
+def measured_cases_make(reviewers, variants) -> dict:
+    """The cases the case page is measured on, with their trail; see the module doc."""
+    import hashlib
+    import uuid
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from reviews.models import Case, Decision, ReviewTask
+    from reviews.services.intake import _intake_events
+    from workbench.services.trail import Actor, TrailEntry, trail_append_many
+
+    def pick(status: str, count: int) -> list[ReviewTask]:
+        ids = list(
+            ReviewTask.objects.filter(status=status, queue__slug__in=REVIEWER_QUEUES)
+            .order_by("?")
+            .values_list("pk", flat=True)[:count]
+        )
+        return list(
+            ReviewTask.objects.filter(pk__in=ids)
+            .select_related("case__system", "queue", "assignee")
+            .order_by("pk")
+        )
+
+    now = timezone.now()
+    held_tasks = pick(ReviewTask.Status.OPEN, MEASURED_REVIEWERS * HELD_EACH)
+    taken = {t.pk for t in held_tasks}
+    open_tasks = [t for t in pick(ReviewTask.Status.OPEN, OPEN_MEASURED * 2) if t.pk not in taken]
+    open_tasks = open_tasks[:OPEN_MEASURED]
+    decided_tasks = pick(ReviewTask.Status.DONE, DECIDED_MEASURED)
+
+    entries: list[TrailEntry] = []
+
+    def intake_events(case: Case) -> list[TrailEntry]:
+        variant = variants[int(case.external_id[-8:]) % len(variants)]
+        item = variant.item.model_copy(update={"external_id": case.external_id})
+        return _intake_events(case.system, case, item, variant.route)
+
+    def claimed_event(task: ReviewTask, user, at) -> TrailEntry:
+        return TrailEntry(
+            "case.claimed",
+            Actor.user(user),
+            task.case.reference,
+            task.case.system.slug,
+            {
+                "task": task.pk,
+                "kind": task.kind,
+                "queue": task.queue.slug,
+                "fencing_token": 1,
+                "lease_expires_at": (at + timedelta(minutes=task.queue.lease_minutes)).isoformat(),
+            },
+        )
+
+    held = []
+    with transaction.atomic():
+        for n, task in enumerate(held_tasks):
+            user = reviewers[n % len(reviewers)]
+            task.status, task.assignee = ReviewTask.Status.CLAIMED, user
+            task.claimed_at, task.lease_expires_at = now, now + timedelta(hours=8)
+            task.fencing_token = 1
+            task.save(update_fields=["status", "assignee", "claimed_at", "lease_expires_at",
+                                     "fencing_token"])  # fmt: skip
+            Case.objects.filter(pk=task.case_id).update(status=Case.Status.IN_REVIEW)
+            task.case.status = Case.Status.PENDING_REVIEW  # what intake recorded
+            entries += intake_events(task.case)
+            entries.append(claimed_event(task, user, now))
+            held.append((task.case.reference, user.pk))
+        for task in open_tasks:
+            entries += intake_events(task.case)
+        decisions = []
+        for task in decided_tasks:
+            case = task.case
+            final = case.status
+            case.status = Case.Status.PENDING_REVIEW
+            entries += intake_events(case)
+            case.status = final
+            entries.append(claimed_event(task, task.assignee, now))
+            decisions.append(
+                Decision(
+                    task=task,
+                    case=case,
+                    reviewer=task.assignee,
+                    verdict=Decision.Verdict.AGREE,
+                    outcome=case.outcome,
+                    rationale="Checked the claim lines against the plan; the AI is right.",
+                    seconds_spent=95.0,
+                    ai_visible=True,
+                    fencing_token=1,
+                    idempotency_key=uuid.uuid4().hex,
+                )
+            )
+            entries.append(
+                TrailEntry(
+                    "case.decided",
+                    Actor.user(task.assignee),
+                    case.reference,
+                    case.system.slug,
+                    {
+                        "task": task.pk,
+                        "verdict": "agree",
+                        "outcome": case.outcome,
+                        "reason_code": None,
+                        "rationale_sha256": hashlib.sha256(
+                            decisions[-1].rationale.encode()
+                        ).hexdigest(),
+                        "seconds": 95.0,
+                        "ai_visible": True,
+                        "final_outcome": case.outcome,
+                    },
+                )
+            )
+        Decision.objects.bulk_create(decisions)
+        trail_append_many(entries)
+    return {
+        "held": held,  # (reference, holder's user id)
+        "open": [t.case.reference for t in open_tasks],
+        "decided": [t.case.reference for t in decided_tasks],
+        "trail_events_appended": len(entries),
+    }
+
+
+# --- Measuring -------------------------------------------------------------------------------
+
+
+def timed_requests(requests: list[tuple], count: int, max_seconds: float = 1e9) -> dict:
+    """``count`` GETs, cycling through ``requests`` = [(client, url)]; fewer
+    (but at least 30) if they take more than ``max_seconds`` in all."""
+    latencies, statuses = [], {}
+    deadline = time.perf_counter() + max_seconds
+    for i in range(count):
+        if i >= 30 and time.perf_counter() > deadline:
+            break
+        client, url = requests[i % len(requests)]
+        started = time.perf_counter()
+        response = client.get(url)
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    latencies.sort()
+    ms = lambda p: round(percentile(latencies, p) * 1000, 2)  # noqa: E731
+    return {
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "p50_ms": ms(50),
+        "p95_ms": ms(95),
+        "p99_ms": ms(99),
+        "max_ms": round(latencies[-1] * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+    }
+
+
+def query_pass(requests: list[tuple], count: int) -> dict:
+    """``count`` GETs under CaptureQueriesContext: queries per request, and the
+    mean time of each query (grouped by its SQL with the literals taken out)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts, by_shape = [], {}
+    for i in range(count):
+        client, url = requests[i % len(requests)]
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url)
+        counts.append(len(captured.captured_queries))
+        for query in captured.captured_queries:
+            shape = LITERALS.sub("?", query["sql"])
+            entry = by_shape.setdefault(shape, {"sql": query["sql"], "times": []})
+            entry["times"].append(float(query["time"]) * 1000)
+    queries = [
+        {
+            "in_requests": len(e["times"]),
+            "mean_ms": round(statistics.fmean(e["times"]), 2),
+            "max_ms": round(max(e["times"]), 2),
+            "sql": e["sql"],
+        }
+        for e in by_shape.values()
+    ]
+    histogram: dict[str, int] = {}
+    for n in counts:
+        histogram[str(n)] = histogram.get(str(n), 0) + 1
+    return {
+        "min": min(counts),
+        "max": max(counts),
+        "per_request": dict(sorted(histogram.items())),
+        "queries": queries,
+        "slowest": max(queries, key=lambda q: q["mean_ms"]) if queries else None,
+    }
+
+
+def profile_page(name: str, requests: list[tuple], count: int) -> str:
+    import cProfile
+    import io
+    import pstats
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for i in range(count):
+        client, url = requests[i % len(requests)]
+        client.get(url)
+    profile.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(45)
+    slug = re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"cprofile-pages-{slug}.txt"
+    path.write_text(out.getvalue())
+    print(f"  cProfile of {count} requests in {path.relative_to(ROOT)}")
+    return str(path.relative_to(ROOT))
+
+
+def explain(sql: str) -> str:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    return plan
+
+
+ACTIVE_INDEX = (
+    "CREATE INDEX bench_whatif_active_tasks ON reviews_reviewtask (queue_id, status, due_at, id) "
+    "WHERE status IN ('open', 'claimed')"
+)
+
+
+def queue_counts_what_if(page: dict) -> dict | None:
+    """Comparison only, not the product code: the queue page's counts query
+    (every open and claimed task of the reviewer's queues is counted on each
+    view), timed as it is and again with a partial index covering the
+    active tasks (queue_id, status, due_at, id), created for the comparison in
+    the scratch database and dropped."""
+    from django.db import connection
+
+    as_is = next((q["sql"] for q in page["queries"]["queries"] if "COUNT(" in q["sql"]), None)
+    if as_is is None:
+        return None
+
+    def timed(sql: str) -> tuple[float, list]:
+        times, rows = [], []
+        with connection.cursor() as cursor:
+            for _ in range(5):
+                started = time.perf_counter()
+                cursor.execute(sql)
+                rows = cursor.fetchall()
+                times.append(time.perf_counter() - started)
+        return round(statistics.median(times) * 1000, 2), rows
+
+    out = {"sql": as_is, "index": ACTIVE_INDEX}
+    out["as_is_ms"], rows = timed(as_is)
+    with connection.cursor() as cursor:
+        cursor.execute(ACTIVE_INDEX)
+        cursor.execute("VACUUM ANALYZE reviews_reviewtask")
+    try:
+        out["with_index_ms"], rows_with_index = timed(as_is)
+        out["same_result"] = rows == rows_with_index
+        out["with_index_plan"] = explain(as_is)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP INDEX bench_whatif_active_tasks")
+    return out
+
+
+def run(args, info: dict) -> dict:
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test import Client
+
+    from workbench.models import User
+
+    assert not settings.DEBUG, "measure with DEBUG off"
+    built = setup(args)
+    reviewers = built["reviewers"]
+    clients = {}
+    for user in User.objects.filter(pk__in=[u.pk for u in reviewers]):
+        client = Client()
+        client.force_login(user)
+        clients[user.pk] = client
+    any_client = clients[reviewers[0].pk]
+    pages = {
+        "queue page /": [(clients[u.pk], "/") for u in reviewers],
+        "case page, held (decision form)": [
+            (clients[holder], f"/cases/{reference}/") for reference, holder in built["held"]
+        ],
+        "case page, open": [(any_client, f"/cases/{r}/") for r in built["open"]],
+        "case page, decided": [(any_client, f"/cases/{r}/") for r in built["decided"]],
+    }
+    figures: dict = {
+        "machine": info,
+        "setup": built["made"],
+        "trail_events_for_measured_cases": built["trail_events_appended"],
+        "target_p95_ms": TARGET_P95_MS,
+        "pages": {},
+    }
+    for name, requests in pages.items():
+        timed_requests(requests, min(30, len(requests)))  # warm-up: code paths, caches
+        cpu = CpuSampler()
+        print(f"{name}: {args.requests} requests ...", flush=True)
+        timing = timed_requests(requests, args.requests, args.page_seconds)
+        timing["cpu"] = cpu.stop()
+        queries = query_pass(requests, QUERY_PASSES)
+        slowest = queries["slowest"]
+        timing["queries"] = queries
+        timing["slowest_query_plan"] = explain(slowest["sql"]) if slowest else None
+        figures["pages"][name] = timing
+        if args.profile:
+            timing["profile"] = profile_page(name, requests, PROFILE_REQUESTS)
+        print(
+            f"  p50 {timing['p50_ms']} ms, p95 {timing['p95_ms']} ms, p99 {timing['p99_ms']} ms; "
+            f"{queries['min']}-{queries['max']} queries; slowest "
+            f"{slowest['mean_ms']} ms: {slowest['sql'][:110]}",
+            flush=True,
+        )
+    what_if = queue_counts_what_if(figures["pages"]["queue page /"])
+    if what_if:
+        figures["what_if_queue_counts"] = what_if
+    figures["ok"] = all(set(page["statuses"]) == {"200"} for page in figures["pages"].values())
+    figures["machine"]["loadavg_at_end"] = os.getloadavg()
+    report(figures)
+    return figures
+
+
+def report(figures: dict) -> None:
+    rows = []
+    for name, page in figures["pages"].items():
+        queries = page["queries"]
+        count = (
+            str(queries["min"])
+            if queries["min"] == queries["max"]
+            else f"{queries['min']}-{queries['max']}"
+        )
+        rows.append(
+            (
+                name,
+                f"p95 {page['p95_ms']} ms",
+                f"p50 {page['p50_ms']} / p99 {page['p99_ms']} ms",
+                count,
+                f"{queries['slowest']['mean_ms']} ms",
+                f"p95 <= {TARGET_P95_MS:.0f} ms",
+                "PASS" if page["p95_ms"] <= TARGET_P95_MS else "MISS",
+            )
+        )
+    made = figures["setup"]
+    print()
+    print(
+        f"{made['cases']:,} cases ({made['reviews_case_size']}), {made['tasks']:,} tasks "
+        f"({made['open_tasks']:,} open, {made['claimed_tasks']:,} claimed), "
+        f"{made['trail_events']:,} trail events; statuses "
+        + ", ".join(f"{name}: {page['statuses']}" for name, page in figures["pages"].items())
+    )
+    print(table(rows, ("page", "time", "detail", "queries", "slowest query", "target", "")))
+    for name, page in figures["pages"].items():
+        queries = page["queries"]
+        print(
+            f"{name}: queries per request {queries['per_request']}; "
+            + "; ".join(
+                f"{q['mean_ms']} ms {q['sql'][7:60]}..."
+                for q in sorted(queries["queries"], key=lambda q: -q["mean_ms"])[:3]
+            )
+        )
+    for name, page in figures["pages"].items():
+        if page["p95_ms"] > TARGET_P95_MS and page["slowest_query_plan"]:
+            print(f"\n{name} misses the target; its slowest query:")
+            print(page["queries"]["slowest"]["sql"])
+            print(page["slowest_query_plan"])
+    what_if = figures.get("what_if_queue_counts")
+    if what_if:
+        print(
+            "\nwhat-if (comparison only), the queue counts query, median of 5: "
+            f"{what_if['as_is_ms']} ms as is; {what_if['with_index_ms']} ms with a partial index "
+            f"covering the active tasks (same result: {what_if['same_result']})"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
