@@ -11,4 +11,12 @@ urlpatterns = [
     ),
     path("supervisor/tasks/<int:task_id>/release/", views.task_release_view, name="task-release"),
     path("supervisor/systems/<slug:slug>/switch/", views.system_switch, name="system-switch"),
+    # The customer's link (reviews.services.notices.notice_url): no login.
+    path("notice/<str:token>/", views.notice, name="notice"),
+    path("appeals/<str:reference>/", views.appeal_detail, name="appeal"),
+    path(
+        "appeals/<str:reference>/evidence/<uuid:evidence_id>/",
+        views.evidence_download,
+        name="evidence",
+    ),
 ]

@@ -7,18 +7,49 @@ URL, calls one service and comes back to the board: a redirect without
 JavaScript, the board fragment with htmx.
 """
 
+import uuid
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
+from escalations.forms import AppealDecisionForm, AppealForm
+from escalations.models import Appeal
+from escalations.selectors import appeal_for_staff, case_for_notice, notice_build, tasks_due_soon
+from escalations.services import (
+    AppealRefused,
+    appeal_decide,
+    appeal_file,
+    appeal_statement,
+    appeal_statement_open,
+)
+from escalations.services.evidence import evidence_read
+from reviews.display import case_input_view, case_output_view
 from reviews.forms import SystemSwitchForm, TaskReassignForm
 from reviews.models import ReviewTask
-from reviews.selectors import supervisor_board, user_roles
-from reviews.services.tasks import task_reassign, task_release_by_supervisor
-from workbench.errors import WorkbenchError
+from reviews.selectors import (
+    case_decisions,
+    case_timeline,
+    reason_code_catalog,
+    supervisor_board,
+    user_roles,
+)
+from reviews.services.tasks import (
+    KIND_ROLES,
+    task_reassign,
+    task_release,
+    task_release_by_supervisor,
+)
+from reviews.views import redirect_to
+from workbench.errors import NotFound, WorkbenchError
 from workbench.models import AISystem, Role
 from workbench.services import Actor, ai_system_set_stopped
 
@@ -104,9 +135,11 @@ def _board(request, *, errors: dict | None = None, status: int = 200):
     attention = []
     for task in board.attention:
         excluded = {user.pk for user in task.excluded.all()}
+        roles = sorted({task.queue.role, KIND_ROLES.get(task.kind, task.queue.role)})
+        people = dict(pair for role in roles for pair in board.people.get(role, []))
         candidates = [
             (pk, username)
-            for pk, username in board.people.get(task.queue.role, [])
+            for pk, username in sorted(people.items(), key=lambda pair: pair[1])
             if pk not in excluded and pk != task.assignee_id
         ]
         attention.append(
@@ -125,6 +158,7 @@ def _board(request, *, errors: dict | None = None, status: int = 200):
         "board": board,
         "attention": attention,
         "systems": systems,
+        "due_soon": tasks_due_soon(now=now),
         "supervisor_queues": [q for q in board.queues if q.role == Role.SUPERVISOR],
         # Errors without a row on the board (e.g. a task that is done by now).
         "other_errors": list(errors.values()),
@@ -137,3 +171,225 @@ def _board(request, *, errors: dict | None = None, status: int = 200):
         "escalations/supervisor.html#board" if request.htmx else "escalations/supervisor.html"
     )
     return render(request, template, context, status=status)
+
+
+# --- The customer's notice ------------------------------------------------------------------
+
+
+def _notice_rate(group, request) -> str:
+    return settings.NOTICE_RATE_POST if request.method == "POST" else settings.NOTICE_RATE_GET
+
+
+@ratelimit(key="ip", rate=_notice_rate, method=ratelimit.ALL)
+@require_http_methods(["GET", "POST"])
+def notice(request, token: str):
+    """The statement of reasons at the customer's link, and the appeal form.
+    No login: the secret token in the link is the key. Any other token gets
+    the same 404, whether or not a case exists."""
+    try:
+        case = case_for_notice(token=token)
+    except NotFound:
+        raise Http404("no such notice") from None
+    with translation.override(_language(case.subject.locale)):
+        if request.method == "POST":
+            return _appeal_post(request, case)
+        return _notice_page(request, case)
+
+
+def _language(locale: str) -> str:
+    """The subject's locale if we have that language, else English."""
+    known = {code for code, _ in settings.LANGUAGES}
+    code = (locale or "").replace("_", "-").lower()
+    return code if code in known else code.split("-")[0] if code.split("-")[0] in known else "en"
+
+
+def _appeal_post(request, case):
+    form = AppealForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _notice_page(request, case, form=form, status=422)
+    try:
+        appeal_file(
+            case=case,
+            statement=form.cleaned_data["statement"],
+            evidence=form.cleaned_data["evidence"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+        )
+    except AppealRefused as error:
+        if error.code == "appeal_open":
+            messages.info(request, gettext("Your appeal was already received."))
+            return redirect(request.path)
+        return _notice_page(request, case, form=form, status=error.status, refused=True)
+    except WorkbenchError as error:
+        form.add_service_error(error)
+        return _notice_page(request, case, form=form, status=error.status)
+    messages.success(
+        request,
+        gettext("Your appeal was received. Below you can follow what happens to it."),
+    )
+    return redirect(request.path)
+
+
+def _notice_page(request, case, *, form=None, status: int = 200, refused: bool = False):
+    statement = notice_build(case=case)
+    if form is None and statement.window.open:
+        form = AppealForm.fresh()
+    facts = case_input_view(case, {}, hide_codes=True)
+    facts["answer"] = case_output_view(case, {})["answer"] if facts["shape"] == "chat" else ""
+    context = {
+        "notice": statement,
+        "case": case,
+        "form": form,
+        "system": case.system,
+        "facts": facts,
+        "refused": refused,
+    }
+    return render(request, "escalations/notice.html", context, status=status)
+
+
+def rate_limited(request, exception=None):
+    """django-ratelimit's answer (``RATELIMIT_VIEW``): 429, with a page."""
+    return render(request, "429.html", status=429)
+
+
+# --- The appeal reviewer's page ---------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appeal_detail(request, reference: str):
+    roles = user_roles(user=request.user)
+    try:
+        appeal = appeal_for_staff(reference=reference, roles=roles)
+    except NotFound:
+        raise Http404("no such appeal") from None
+    page = AppealPage(request, appeal)
+    if request.method == "POST":
+        return page.act()
+    return page.render()
+
+
+class AppealPage:
+    """The appeal for one request: the case's facts first; the customer's
+    statement when the reviewer opens it (logged); then the decision appealed
+    and the form."""
+
+    def __init__(self, request, appeal: Appeal):
+        self.request = request
+        self.appeal = appeal
+        self.case = appeal.case
+        task = appeal.task
+        live = (
+            task.status == ReviewTask.Status.CLAIMED
+            and task.assignee_id == request.user.pk
+            and task.lease_expires_at > timezone.now()
+        )
+        self.held = task if live else None
+        self.opened = self.held is not None and appeal.statement_opened_by_id == request.user.pk
+
+    def _form(self, **kwargs) -> AppealDecisionForm:
+        codes, _ = reason_code_catalog(system=self.case.system)
+        return AppealDecisionForm(
+            outcomes=list(self.case.policy.document.get("outcomes", [])),
+            reason_codes=codes,
+            **kwargs,
+        )
+
+    def act(self):
+        request, appeal = self.request, self.appeal
+        form = self._form(data=request.POST)
+        if not form.is_valid():
+            return self.render(form=form, status=422)
+        data = form.cleaned_data
+        if data["task"] != appeal.task_id:
+            raise Http404("no such task on this appeal")
+        task_id, token, action = data["task"], data["fencing_token"], data["action"]
+        try:
+            if action == AppealDecisionForm.RELEASE:
+                task_release(task_id=task_id, user=request.user, fencing_token=token)
+                messages.success(request, f"Released the appeal of {self.case.reference}.")
+                return redirect_to(request, reverse("reviews:queues"))
+            if action == AppealDecisionForm.OPEN:
+                appeal_statement_open(task_id=task_id, user=request.user, fencing_token=token)
+                return redirect_to(
+                    request, reverse("escalations:appeal", args=[self.case.reference])
+                )
+            decided = appeal_decide(
+                task_id=task_id,
+                user=request.user,
+                fencing_token=token,
+                outcome=data["outcome"],
+                final_outcome=data["final_outcome"],
+                reason_code=data["reason_code"],
+                reasons=data["reasons"],
+                idempotency_key=data["idempotency_key"],
+            )
+        except WorkbenchError as error:
+            form.add_service_error(error)
+            form = _with_new_key(form)
+            return self.render(form=form, status=error.status)
+        messages.success(
+            request,
+            f"Appeal of {self.case.reference} decided: {decided.get_outcome_display()} "
+            f"({decided.final_outcome}).",
+        )
+        return redirect_to(request, reverse("reviews:queues"))
+
+    def render(self, *, form=None, status: int = 200):
+        appeal, case, held = self.appeal, self.case, self.held
+        if form is None and held is not None:
+            form = AppealDecisionForm.fresh(
+                task=held,
+                outcomes=list(case.policy.document.get("outcomes", [])),
+                reason_codes=reason_code_catalog(system=case.system)[0],
+            )
+        revealed = self.opened or appeal.status == Appeal.Status.DECIDED
+        catalog = reason_code_catalog(system=case.system)[1]
+        context = {
+            "appeal": appeal,
+            "case": case,
+            "system": case.system,
+            "held": held,
+            "opened": self.opened,
+            "revealed": revealed,
+            "form": form,
+            "statement": appeal_statement(appeal) if self.opened else None,
+            "evidence": list(appeal.evidence.all()) if self.opened else [],
+            "input": case_input_view(case, catalog, hide_codes=not revealed),
+            "output": case_output_view(case, catalog),
+            "hidden": not revealed,
+            "confidence_pct": round(case.confidence * 100),
+            "decisions": case_decisions(case=case) if revealed else [],
+            "timeline": case_timeline(case=case, hide_reviews=False, blind=False)
+            if revealed
+            else [],
+            "now": timezone.now(),
+        }
+        return render(self.request, "escalations/appeal.html", context, status=status)
+
+
+def _with_new_key(form):
+    data = form.data.copy()
+    data["idempotency_key"] = uuid.uuid4().hex
+    form.data = data
+    return form
+
+
+@login_required
+@require_GET
+def evidence_download(request, reference: str, evidence_id):
+    """One evidence file, to the appeal reviewer who opened the statement or
+    to a supervisor; as a download, never rendered inline."""
+    roles = user_roles(user=request.user)
+    try:
+        appeal = appeal_for_staff(reference=reference, roles=roles)
+    except NotFound:
+        raise Http404("no such appeal") from None
+    allowed = appeal.statement_opened_by_id == request.user.pk or Role.SUPERVISOR in roles
+    item = appeal.evidence.filter(pk=evidence_id).first() if allowed else None
+    content = evidence_read(item) if item is not None else None
+    if content is None:
+        raise Http404("no such file")
+    response = HttpResponse(content, content_type=item.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, item.name)
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -38,6 +38,10 @@ POLICY_FIELDS = {
     "adverse_outcomes",
     "appeal_window_days",
     "appeal_deadline_days",
+    "appeal_urgent_hours",
+    "appeals_allowed",
+    "appeal_queue",
+    "outcome_wording",
     "qa_sample_rate",
     "default_queue",
     "escalation_queue",
@@ -92,6 +96,22 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     deadline = document.get("appeal_deadline_days", 30)
     if not _is_int(deadline) or not 1 <= deadline <= 365:
         problems.append(f"appeal_deadline_days: must be 1 to 365; got {deadline!r}")
+    urgent_hours = document.get("appeal_urgent_hours", 72)
+    if not _is_int(urgent_hours) or not 1 <= urgent_hours <= 24 * 365:
+        problems.append(f"appeal_urgent_hours: must be 1 to 8760; got {urgent_hours!r}")
+    appeals_allowed = document.get("appeals_allowed", 1)
+    if not _is_int(appeals_allowed) or not 1 <= appeals_allowed <= 10:
+        problems.append(
+            "appeals_allowed: how many times one case may be appealed, 1 to 10; "
+            f"got {appeals_allowed!r}"
+        )
+    wording = document.get("outcome_wording", {})
+    if not isinstance(wording, dict) or not all(isinstance(v, str) for v in wording.values()):
+        problems.append("outcome_wording: must map outcomes to the sentence a customer reads")
+        wording = {}
+    for value in wording:
+        if value not in outcomes:
+            problems.append(f"outcome_wording: {value!r} is not one of the outcomes")
     rate = document.get("qa_sample_rate", 0)
     if not _is_number(rate) or not 0 <= rate <= 1:
         problems.append(f"qa_sample_rate: must be a number from 0 to 1; got {rate!r}")
@@ -114,9 +134,10 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     elif default_queue not in known:
         problems.append(f"default_queue: unknown queue {default_queue!r}")
 
-    escalation_queue = document.get("escalation_queue")
-    if escalation_queue is not None and escalation_queue not in known:
-        problems.append(f"escalation_queue: unknown queue {escalation_queue!r}")
+    for name in ("escalation_queue", "appeal_queue"):
+        slug = document.get(name)
+        if slug is not None and slug not in known:
+            problems.append(f"{name}: unknown queue {slug!r}")
 
     rules = document.get("rules", [])
     if not isinstance(rules, list):
@@ -153,6 +174,10 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     normalized.setdefault("adverse_outcomes", [])
     normalized.setdefault("appeal_window_days", MIN_APPEAL_WINDOW_DAYS)
     normalized.setdefault("appeal_deadline_days", 30)
+    normalized.setdefault("appeal_urgent_hours", 72)
+    normalized.setdefault("appeals_allowed", 1)
+    normalized.setdefault("appeal_queue", None)
+    normalized.setdefault("outcome_wording", {})
     normalized.setdefault("qa_sample_rate", 0)
     normalized.setdefault("fairness_segments", [])
     normalized.setdefault("external_review", "")

@@ -261,6 +261,10 @@ ACTION_LABELS = {
     "case.decided": "Decided",
     "case.escalated": "Escalated",
     "case.contested": "Contested",
+    "case.overdue": "Overdue: moved to the supervisors",
+    "appeal.filed": "Appeal filed by the customer",
+    "appeal.statement_opened": "Customer's statement opened",
+    "appeal.decided": "Appeal decided",
 }
 # What a blind reviewer must not see before committing to an outcome.
 BLIND_DATA = {

@@ -6,9 +6,7 @@ Each URL serves its page and, for htmx, the fragment it swaps. Every form
 has a real action, so the screens work without JavaScript.
 """
 
-import json
 import uuid
-from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from reviews.display import case_input_view, case_output_view
 from reviews.forms import DecisionForm
 from reviews.models import Case, ReviewTask
 from reviews.selectors import (
@@ -102,10 +101,24 @@ def case_detail(request, reference: str):
     except NotFound:
         # The same answer as for a case that does not exist: references do not leak.
         raise Http404("no such case") from None
+    if _appeal_only(found, roles, request.user):
+        # The appeal page shows the decision appealed only once the customer's
+        # statement is opened. (The URL name is the one link to escalations.)
+        return redirect("escalations:appeal", reference)
     page = CasePage(request, found)
     if request.method == "POST":
         return page.decide()
     return page.render()
+
+
+def _appeal_only(found: CaseForReviewer, roles: set[str], user) -> bool:
+    """The user holds the case's appeal, or sees the case only through it."""
+    held = found.held_by(user)
+    if held is not None:
+        return held.kind == ReviewTask.Kind.APPEAL
+    appeal = any(t.kind == ReviewTask.Kind.APPEAL for t in found.active_tasks)
+    other_roles = {t.queue.role for t in found.tasks if t.kind != ReviewTask.Kind.APPEAL}
+    return appeal and not roles & other_roles
 
 
 def _blind_key(task_id: int, fencing_token: int) -> str:
@@ -240,8 +253,8 @@ class CasePage:
             "blind_queue": blind_queue,
             "blind_choice": blind_choice,
             "blind_agrees": blind_choice == case.outcome if blind_choice else None,
-            "input": _input_view(case, self.catalog, hide_codes=hidden),
-            "output": _output_view(case, self.catalog),
+            "input": case_input_view(case, self.catalog, hide_codes=hidden),
+            "output": case_output_view(case, self.catalog),
             "confidence_pct": round(case.confidence * 100),
             "route": route,
             "route_reason": ROUTE_REASONS.get(route.get("reason", ""), ""),
@@ -295,92 +308,3 @@ def _decided_message(record) -> str:
     if task.status == ReviewTask.Status.OPEN:
         return f"Your review of {case.reference} is recorded; a second reviewer will decide too."
     return f"The two reviews of {case.reference} differ: it goes to a supervisor."
-
-
-# --- What the AI saw and said, for people -------------------------------------------------
-
-
-def _input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
-    """The case input shaped for its kind: claim lines as a table, a
-    conversation as chat turns, anything else as indented JSON."""
-    data = case.input
-    if case.kind == "claim_decision" and isinstance(data, dict):
-        lines = data.get("lines")
-        if isinstance(lines, list) and lines and all(isinstance(line, dict) for line in lines):
-            rows, total = [], Decimal(0)
-            for line in lines:
-                amount = _decimal(line.get("amount"))
-                if amount is not None and total is not None:
-                    total += amount
-                else:
-                    total = None
-                codes = line.get("reason_codes")
-                codes = codes if isinstance(codes, list) else []
-                rows.append(
-                    {
-                        "code": line.get("code", ""),
-                        "description": line.get("description", ""),
-                        "amount": amount,
-                        "reason_codes": [(str(c), catalog.get(str(c))) for c in codes],
-                        "extra": {
-                            k: v
-                            for k, v in line.items()
-                            if k not in {"code", "description", "amount", "reason_codes"}
-                        },
-                    }
-                )
-            claim = data.get("claim") if isinstance(data.get("claim"), dict) else {}
-            others = {k: v for k, v in data.items() if k not in {"claim", "lines"}}
-            return {
-                "shape": "claim",
-                "claim": [(k, _plain(v)) for k, v in claim.items()],
-                "lines": rows,
-                "total": total,
-                "hide_codes": hide_codes,
-                "others": _pretty(others) if others else "",
-            }
-    if case.kind == "chatbot_answer" and isinstance(data, dict):
-        conversation = data.get("conversation")
-        if isinstance(conversation, list) and all(isinstance(t, dict) for t in conversation):
-            turns = [
-                {"role": str(turn.get("role", "")), "text": str(turn.get("text", ""))}
-                for turn in conversation
-            ]
-            return {"shape": "chat", "turns": turns}
-    return {"shape": "json", "text": _pretty(data)}
-
-
-def _output_view(case: Case, catalog: dict) -> dict:
-    output = case.output if isinstance(case.output, dict) else {}
-    reasons = []
-    for reason in output.get("reasons") or []:
-        if isinstance(reason, dict):
-            code = str(reason.get("code", ""))
-            text = reason.get("text", "")
-            reasons.append({"code": code, "text": text, "entry": catalog.get(code)})
-    known = {"outcome", "summary", "reasons", "answer"}
-    others = {k: v for k, v in output.items() if k not in known}
-    return {
-        "outcome": output.get("outcome", ""),
-        "summary": output.get("summary", ""),
-        "reasons": reasons,
-        "answer": output.get("answer", ""),
-        "others": _pretty(others) if others else "",
-    }
-
-
-def _decimal(value) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
-
-
-def _plain(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _pretty(value) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)

@@ -22,6 +22,7 @@ CLAIMS_POLICY = {
     "outcomes": ["approve", "deny", "partial"],
     "adverse_outcomes": ["deny", "partial"],
     "appeal_window_days": 184,
+    "appeal_deadline_days": 30,
     "qa_sample_rate": 0.05,
     "default_queue": "claims-review",
     "escalation_queue": "supervisor",
@@ -29,6 +30,7 @@ CLAIMS_POLICY = {
         {"slug": "claims-review", "name": "Claims review", "sla_hours": 48},
         {"slug": "senior-review", "name": "Senior review", "sla_hours": 24, "reviews_required": 2},
         {"slug": "supervisor", "name": "Supervisor", "role": "supervisor", "sla_hours": 24},
+        {"slug": "appeals", "name": "Appeals", "role": "appeal_reviewer", "sla_hours": 720},
     ],
     "rules": [
         {

@@ -20,6 +20,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "deadlines-escalate": {
+        "task": "escalations.tasks.deadlines_escalate",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # The outbox's retry schedule and its catch-up for lost delivery tasks.
     # A sweep still queued when the next one is due is redundant: it expires.
     "outbox-sweep": {

@@ -52,6 +52,8 @@ def decision_record(
         done = Decision.objects.filter(idempotency_key=idempotency_key).first()
         if done is not None:  # the twin request won the lock
             return _same_request(done, task_id, user)
+        if task.kind == ReviewTask.Kind.APPEAL:
+            raise TaskError("an appeal is decided on its appeal page", "not_a_review")
         if task.excluded.filter(pk=user.pk).exists():
             raise TaskError("you may not decide this case: you are excluded from it", "excluded")
         case = Case.objects.select_for_update().get(pk=task.case_id)

@@ -12,10 +12,17 @@ from django.utils import timezone
 
 from reviews.models import Case, Queue, ReviewTask
 from workbench.errors import WorkbenchError
-from workbench.models import User
+from workbench.models import Role, User
 from workbench.services.trail import Actor, TrailEntry, trail_append, trail_append_many
 
 LEASE_FIELDS = ["status", "assignee", "claimed_at", "lease_expires_at"]
+# Who may be given a task of each kind besides the people of its queue: an
+# overdue appeal sits with the supervisors, who may hand it to an appeal reviewer.
+KIND_ROLES = {
+    ReviewTask.Kind.REVIEW: Role.REVIEWER,
+    ReviewTask.Kind.QA: Role.REVIEWER,
+    ReviewTask.Kind.APPEAL: Role.APPEAL_REVIEWER,
+}
 
 
 class TaskError(WorkbenchError):
@@ -210,9 +217,11 @@ def _locked(task_id: int) -> ReviewTask:
 def task_reassign(*, task_id: int, to_user: User, by: User) -> ReviewTask:
     """A supervisor gives an open or claimed task to ``to_user``, under a new lease."""
     task = _locked(task_id)
-    if not to_user.has_role(task.queue.role):
+    roles = {task.queue.role, KIND_ROLES.get(task.kind, task.queue.role)}
+    if not any(to_user.has_role(role) for role in roles):
         raise TaskError(
-            f"{to_user.username} does not have the {task.queue.role} role this queue needs",
+            f"{to_user.username} does not have the {' or '.join(sorted(roles))} role "
+            "this task needs",
             "wrong_role",
         )
     if task.excluded.filter(pk=to_user.pk).exists():

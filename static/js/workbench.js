@@ -1,4 +1,4 @@
-/* Workbench: keyboard shortcuts and the keyboard help.
+/* Workbench: keyboard shortcuts, the keyboard help and the print button.
  *
  * No inline script anywhere in the templates (a Content-Security-Policy will
  * forbid it). Elements opt in with data-shortcut="<key>": a button or link is
@@ -38,7 +38,16 @@
   }
 
   document.addEventListener("click", function (event) {
-    if (event.target.closest && event.target.closest("[data-keyhelp-toggle]")) toggleHelp();
+    if (!event.target.closest) return;
+    if (event.target.closest("[data-keyhelp-toggle]")) toggleHelp();
+    if (event.target.closest("[data-print]")) window.print();
+  });
+
+  // Buttons that only work with JavaScript (e.g. Print) stay hidden without it.
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-js-only]").forEach(function (element) {
+      element.hidden = false;
+    });
   });
 
   // After htmx swaps a form back with errors, put the focus on the first

@@ -93,7 +93,7 @@ def test_queue_health_counts_open_claimed_and_overdue(system, sam, alice):
         response = client_for(sam).get("/supervisor/")
 
     queues = {queue.slug: queue for queue in response.context["board"].queues}
-    assert set(queues) == {"claims-review", "senior-review", "supervisor"}
+    assert set(queues) == {"claims-review", "senior-review", "supervisor", "appeals"}
     review = queues["claims-review"]
     assert (review.open_count, review.claimed_count, review.overdue_count) == (2, 1, 3)
     senior = queues["senior-review"]
@@ -253,7 +253,8 @@ def test_the_supervisor_page_runs_a_fixed_number_of_queries(
     escalated(system, alice, 100)
     client = client_for(sam)
     # session, user, groups, claimed/overdue tasks (+ their exclusions), open
-    # escalations, people by role, queues with their counts, AI systems
-    with django_assert_num_queries(9):
+    # escalations, people by role, queues with their counts, AI systems, the
+    # queues' deadlines and the tasks due soon
+    with django_assert_num_queries(11):
         response = client.get("/supervisor/")
     assert response.status_code == 200

@@ -62,6 +62,7 @@ def test_load_demo_loads_systems_policies_users_and_routed_cases(db):
         "appeals",
         "supervisor",
         "chat-escalations",
+        "chat-appeals",
     }
 
     for role in Role.values:
@@ -85,9 +86,12 @@ def test_the_demo_policies_are_valid_and_every_queue_has_a_use():
             policy_read(spec.policy_file), existing_queues=set(), roles=set(Role.values)
         )
         assert document["system"] == spec.slug
-        used = {rule["queue"] for rule in document["rules"]} | {document["default_queue"]}
+        used = {rule["queue"] for rule in document["rules"]} | {
+            document["default_queue"],
+            document["appeal_queue"],
+        }
         for queue in document["queues"]:
-            assert queue["slug"] in used | {"appeals", "supervisor"}, queue["slug"]
+            assert queue["slug"] in used | {"supervisor"}, queue["slug"]
 
 
 def test_running_load_demo_twice_changes_nothing(db):

@@ -32,6 +32,7 @@ def test_load_policy_from_yaml_publishes_version_one_with_its_queues(claims_ai, 
         "claims-review",
         "senior-review",
         "supervisor",
+        "appeals",
     }
     assert Queue.objects.get(slug="senior-review").reviews_required == 2
     event = json.loads(TrailEvent.objects.get(action="policy.published").body)

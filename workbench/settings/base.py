@@ -41,7 +41,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "workbench.middleware.ApiBodyLimitMiddleware",
+    "workbench.middleware.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns django-ratelimit's refusal into RATELIMIT_VIEW's 429 page.
+    "django_ratelimit.middleware.RatelimitMiddleware",
     # Last, as django-axes requires: it turns a lockout into the login page's answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -147,7 +149,22 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="workbench@localhost")
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# Evidence customers send with appeals: encrypted files, outside the web root,
+# served only through the staff view that checks who may see them.
+EVIDENCE_ROOT = Path(env("EVIDENCE_ROOT", default=str(VAR_DIR / "evidence")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": EVIDENCE_ROOT, "base_url": None},
+    },
+}
 LANGUAGE_CODE = "en"
+# Customers read their notice in their locale where a translation exists
+# (locale/<code>/LC_MESSAGES); staff screens are in English.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -167,6 +184,17 @@ API_MAX_BODY_BYTES = 1024 * 1024
 API_MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024
 API_MAX_BATCH_ITEMS = 1000
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
+# Web forms: an appeal with its evidence (5 files of 10 MB), everything else small.
+APPEAL_MAX_BODY_BYTES = 52 * 1024 * 1024
+WEB_MAX_BODY_BYTES = 2 * 1024 * 1024
+
+# --- The customer's notice page ------------------------------------------------------
+# Per client address; the link's token is unguessable, the limit keeps anyone
+# from trying. django-ratelimit counts in the cache (Redis when REDIS_URL is set;
+# the embedded local-memory cache counts per process, which is enough there).
+NOTICE_RATE_GET = env("NOTICE_RATE_GET", default="60/m")
+NOTICE_RATE_POST = env("NOTICE_RATE_POST", default="10/m")
+RATELIMIT_VIEW = "escalations.views.rate_limited"
 
 LOGGING = {
     "version": 1,

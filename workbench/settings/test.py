@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .base import *  # noqa: F403
-from .base import CACHES, REDIS_URL
+from .base import CACHES, REDIS_URL, STORAGES
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -31,6 +31,16 @@ if not os.environ.get("TRAIL_SIGNING_KEY"):
     )
 TRAIL_SIGNING_KEY = os.environ["TRAIL_SIGNING_KEY"]
 TRAIL_SIGNING_KEY_FILE = Path(tempfile.gettempdir()) / "workbench-test-unused.pem"
+
+# Many requests from one address; the rate-limit test sets its own rates.
+NOTICE_RATE_GET = NOTICE_RATE_POST = "100000/m"
+
+# Evidence files of the run go to a scratch directory.
+EVIDENCE_ROOT = Path(tempfile.mkdtemp(prefix="workbench-test-evidence-"))
+STORAGES = {
+    **STORAGES,
+    "evidence": {**STORAGES["evidence"], "OPTIONS": {"location": EVIDENCE_ROOT}},
+}
 
 if REDIS_URL:
     # A queue of the run's own on the shared broker.

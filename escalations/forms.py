@@ -1,0 +1,124 @@
+"""Forms of the customer's notice page and of the appeal reviewer.
+
+They parse what the browser sent; the services decide whether it is allowed
+and their errors are put back next to the field they name.
+"""
+
+import uuid
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from escalations.models import Appeal
+from escalations.services.evidence import ACCEPTED, MAX_FILE_BYTES, MAX_FILES
+from reviews.forms import DecisionForm
+from reviews.models import ReasonCode
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class EvidenceField(forms.FileField):
+    """Any number of files (the service checks how many, and each one)."""
+
+    widget = MultipleFileInput
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(EvidenceField, self).clean(item, initial) for item in data if item]
+        return [super().clean(data, initial)] if data else []
+
+
+class AppealForm(forms.Form):
+    """The customer's appeal: their statement and, optionally, evidence."""
+
+    statement = forms.CharField(
+        label=_("Your statement"),
+        help_text=_(
+            "Tell us, in your own words, why you think the decision is wrong and what you "
+            "would like us to look at again."
+        ),
+        max_length=10_000,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        error_messages={"required": _("Tell us why you disagree.")},
+    )
+    evidence = EvidenceField(
+        label=_("Evidence"),
+        required=False,
+        help_text=_(
+            "Optional. Up to %(files)s files of %(mb)s MB each: PDF, JPEG or PNG "
+            "(letters, receipts, photos)."
+        )
+        % {"files": MAX_FILES, "mb": MAX_FILE_BYTES // (1024 * 1024)},
+        widget=MultipleFileInput(
+            attrs={"accept": ",".join(sorted({f".{e}" for es in ACCEPTED.values() for e in es}))}
+        ),
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    FIELD_OF_PATH = {"statement": "statement", "evidence": "evidence"}
+
+    @classmethod
+    def fresh(cls) -> "AppealForm":
+        return cls(initial={"idempotency_key": uuid.uuid4().hex})
+
+    add_service_error = DecisionForm.add_service_error
+
+
+class AppealDecisionForm(forms.Form):
+    """The appeal reviewer's decision, with reasons the customer reads."""
+
+    OPEN, DECIDE, RELEASE = "open", "decide", "release"
+
+    task = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    fencing_token = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    action = forms.ChoiceField(choices=[(a, a) for a in (OPEN, DECIDE, RELEASE)])
+    outcome = forms.ChoiceField(
+        label="Appeal outcome",
+        required=False,
+        choices=[("", "— choose —")] + list(Appeal.Outcome.choices),
+        help_text="Upheld keeps the decision; overturned reverses it; modified changes it in part.",
+    )
+    final_outcome = forms.ChoiceField(
+        label="New outcome",
+        required=False,
+        help_text="For overturned or modified: the outcome that now applies.",
+    )
+    reason_code = forms.ChoiceField(label="Reason", required=False)
+    reasons = forms.CharField(
+        label="Reasons for the customer",
+        required=False,
+        max_length=5_000,
+        help_text="The customer reads this on their notice: plain words, what you looked at "
+        "and why you decided so.",
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+
+    FIELD_OF_PATH = {
+        "outcome": "outcome",
+        "final_outcome": "final_outcome",
+        "reason_code": "reason_code",
+        "reasons": "reasons",
+    }
+
+    def __init__(self, *args, outcomes: list[str], reason_codes: list[ReasonCode], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["final_outcome"].choices = [("", "— choose —")] + [(o, o) for o in outcomes]
+        self.fields["reason_code"].choices = [("", "— none —")] + [
+            (rc.code, f"{rc.code} — {rc.description[:90]}") for rc in reason_codes
+        ]
+
+    @classmethod
+    def fresh(cls, *, task, **kwargs) -> "AppealDecisionForm":
+        return cls(
+            initial={
+                "task": task.pk,
+                "fencing_token": task.fencing_token,
+                "idempotency_key": uuid.uuid4().hex,
+            },
+            **kwargs,
+        )
+
+    add_service_error = DecisionForm.add_service_error

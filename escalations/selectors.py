@@ -1,0 +1,319 @@
+"""Reads for appeals, notices and deadlines."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from escalations.models import Appeal, LegalHold
+from reviews.models import Case, Queue, ReasonCode, ReviewTask
+from reviews.services.notices import notice_token_hash
+from workbench.errors import NotFound
+from workbench.models import Role, TrailEvent, User
+from workbench.services.trail import format_at
+
+# --- The policy's appeal rules ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppealRules:
+    """What the policy that decided a case says about appealing it (DESIGN §4).
+    Policies published before a setting existed get its default here."""
+
+    window_days: int
+    deadline_days: int
+    urgent_hours: int
+    allowed: int
+    queue: str | None
+    adverse: tuple[str, ...]
+    outcomes: tuple[str, ...]
+    outcome_wording: dict
+    external_review: str
+
+    @classmethod
+    def of(cls, case: Case) -> "AppealRules":
+        document = case.policy.document
+        return cls(
+            window_days=document.get("appeal_window_days", 184),
+            deadline_days=document.get("appeal_deadline_days", 30),
+            urgent_hours=document.get("appeal_urgent_hours", 72),
+            allowed=document.get("appeals_allowed", 1),
+            queue=document.get("appeal_queue"),
+            adverse=tuple(document.get("adverse_outcomes", [])),
+            outcomes=tuple(document.get("outcomes", [])),
+            outcome_wording=document.get("outcome_wording") or {},
+            external_review=document.get("external_review", ""),
+        )
+
+
+def appeal_queue(*, case: Case) -> Queue:
+    """The policy's ``appeal_queue``, else the first queue of appeal reviewers."""
+    slug = AppealRules.of(case).queue
+    queues = (
+        Queue.objects.filter(slug=slug)
+        if slug
+        else Queue.objects.filter(role=Role.APPEAL_REVIEWER).order_by("slug")
+    )
+    queue = queues.first()
+    if queue is None:
+        raise NotFound("there is no appeals queue; add one to the policy", "no_appeal_queue")
+    return queue
+
+
+def case_is_urgent(case: Case) -> bool:
+    """An AI system marks a case urgent with ``metadata.urgent: true``: its
+    appeal is decided within the policy's ``appeal_urgent_hours``."""
+    return isinstance(case.metadata, dict) and case.metadata.get("urgent") is True
+
+
+# --- The appeal window ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppealWindow:
+    """Whether the case can be appealed now, and if not, why (``code``)."""
+
+    code: str  # open, not_final, appeal_open, no_appeals_left, closed
+    issued_at: datetime | None = None  # when the decision now in force was issued
+    closes_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.code == "open"
+
+
+def appeal_window(
+    *, case: Case, appeals: list[Appeal], now: datetime | None = None
+) -> AppealWindow:
+    """The window runs from when the notice of the decision in force was
+    issued: the case's final decision, or the decision on its latest appeal."""
+    now = now or timezone.now()
+    rules = AppealRules.of(case)
+    if any(appeal.status != Appeal.Status.DECIDED for appeal in appeals):
+        return AppealWindow("appeal_open")
+    if case.status == Case.Status.FINALIZED:
+        issued_at = case.finalized_at
+    elif case.status == Case.Status.APPEAL_DECIDED and appeals:
+        issued_at = appeals[-1].decided_at
+    else:
+        return AppealWindow("not_final")
+    closes_at = issued_at + timedelta(days=rules.window_days)
+    if len(appeals) >= rules.allowed:
+        return AppealWindow("no_appeals_left", issued_at, closes_at)
+    if now >= closes_at:
+        return AppealWindow("closed", issued_at, closes_at)
+    return AppealWindow("open", issued_at, closes_at)
+
+
+# --- Independence ---------------------------------------------------------------------------
+
+
+def case_conflicted_users(*, case: Case, before: datetime) -> set[int]:
+    """Who may not decide an appeal of ``case`` filed at ``before``: every
+    person who acted on the case until then (claimed, reviewed, decided,
+    escalated, decided an earlier appeal), their managers and their reports."""
+    usernames = set()
+    events = TrailEvent.objects.filter(case=case.reference, at__lt=format_at(before))
+    for body in events.values_list("body", flat=True):
+        actor = json.loads(body).get("actor") or {}
+        if actor.get("type") == "user":
+            usernames.add(actor.get("id"))
+    people = list(User.objects.filter(username__in=usernames).values_list("pk", "manager_id"))
+    ids = {pk for pk, _ in people}
+    managers = {manager for _, manager in people if manager is not None}
+    reports = set(User.objects.filter(manager_id__in=ids).values_list("pk", flat=True))
+    return ids | managers | reports
+
+
+# --- The customer's notice --------------------------------------------------------------------
+
+
+def case_for_notice(*, token: str) -> Case:
+    """The case whose notice link carries ``token``; ``NotFound`` for any other
+    token, without saying whether a case exists."""
+    case = (
+        Case.objects.select_related("system", "policy", "subject")
+        .filter(notice_token_hash=notice_token_hash(token))
+        .first()
+    )
+    if case is None:
+        raise NotFound("no such notice", "notice_not_found")
+    return case
+
+
+@dataclass
+class Reason:
+    code: str
+    text: str  # in the customer-facing wording of the code
+
+
+@dataclass
+class Notice:
+    """A statement of reasons, built from the case and its trail (never typed
+    by hand): what was decided, why, how, and how to appeal."""
+
+    case: Case
+    final: bool
+    outcome: str
+    outcome_sentence: str
+    adverse: bool
+    decided_by: str  # "ai" or "human"
+    decided_at: datetime | None
+    person_reviewed: bool
+    reasons: list[Reason]
+    rule: str | None
+    policy_version: int | None
+    route_reason: str
+    window: AppealWindow
+    appeals: list[Appeal]
+    answer_by: datetime | None  # a person is reviewing: the date of the answer
+    external_review: str
+    erased_at: datetime | None
+    timeline: list[tuple[str, datetime]]
+
+
+def notice_build(*, case: Case, now: datetime | None = None) -> Notice:
+    rules = AppealRules.of(case)
+    appeals = list(case.appeals.select_related("task").order_by("number"))
+    events = [
+        json.loads(body)
+        for body in TrailEvent.objects.filter(case=case.reference)
+        .order_by("seq")
+        .values_list("body", flat=True)
+    ]
+    final = case.status in (Case.Status.FINALIZED, Case.Status.APPEAL_DECIDED) or (
+        case.status == Case.Status.UNDER_APPEAL and bool(case.final_outcome)
+    )
+    decided_at, person_reviewed, reason_codes = None, False, []
+    for event in events:
+        data = event.get("data") or {}
+        if event["action"] == "case.received":
+            reason_codes = list(data.get("reason_codes") or [])
+        elif event["action"] == "case.routed" and data.get("final_outcome"):
+            decided_at = _parse(event["at"])
+        elif event["action"] in ("case.decided", "appeal.decided"):
+            decided_at = _parse(event["at"])
+            person_reviewed = True
+            # A person's own reason replaces the AI's (agreeing keeps the AI's).
+            if data.get("reason_code") and data.get("verdict") != "agree":
+                reason_codes = [data["reason_code"]]
+        elif event["action"] in ("case.reviewed", "case.escalated"):
+            person_reviewed = True
+    outcome = case.final_outcome if final else case.outcome
+    answer_by = None
+    if not final or case.status == Case.Status.UNDER_APPEAL:
+        live = [
+            task
+            for task in case.tasks.all()
+            if task.status in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
+        ]
+        answer_by = max((task.due_at for task in live), default=None)
+    route = case.route or {}
+    return Notice(
+        case=case,
+        final=final,
+        outcome=outcome,
+        outcome_sentence=rules.outcome_wording.get(outcome, ""),
+        adverse=outcome in rules.adverse,
+        decided_by=case.decided_by,
+        decided_at=decided_at,
+        person_reviewed=person_reviewed,
+        reasons=_reasons(case, reason_codes),
+        rule=route.get("rule"),
+        policy_version=route.get("policy_version"),
+        route_reason=route.get("reason", ""),
+        window=appeal_window(case=case, appeals=appeals, now=now),
+        appeals=appeals,
+        answer_by=answer_by,
+        external_review=rules.external_review,
+        erased_at=case.subject.erased_at,
+        timeline=_appeal_timeline(events),
+    )
+
+
+def _reasons(case: Case, codes: list[str]) -> list[Reason]:
+    """The reason codes in their customer-facing wording; a code the catalog
+    does not know keeps the text the AI system gave with it."""
+    given = {
+        str(reason.get("code")): str(reason.get("text", ""))
+        for reason in case.output.get("reasons") or []
+        if isinstance(reason, dict)
+    }
+    catalog = {
+        row.code: row.customer_text
+        for row in ReasonCode.objects.filter(system_id=case.system_id, code__in=codes)
+    }
+    return [Reason(code, catalog.get(code) or given.get(code, "")) for code in codes]
+
+
+APPEAL_STEPS = {
+    "appeal.filed": "received",
+    "appeal.statement_opened": "under_review",
+    "appeal.decided": "decided",
+}
+
+
+def _appeal_timeline(events: list[dict]) -> list[tuple[str, datetime]]:
+    """The steps of the latest appeal, each with its first time."""
+    steps: list[tuple[str, datetime]] = []
+    for event in events:
+        step = APPEAL_STEPS.get(event["action"])
+        if step == "received":
+            steps = []
+        if step and step not in {name for name, _ in steps}:
+            steps.append((step, _parse(event["at"])))
+    return steps
+
+
+def _parse(at: str) -> datetime:
+    return datetime.fromisoformat(at)
+
+
+# --- Staff reads ----------------------------------------------------------------------------
+
+
+def appeal_for_staff(*, reference: str, roles: set[str]) -> Appeal:
+    """The latest appeal of the case, if one of ``roles`` is the role of the
+    queue its task is in; otherwise ``NotFound`` (references do not leak)."""
+    appeal = (
+        Appeal.objects.select_related(
+            "case__system", "case__policy", "case__subject", "task__queue", "task__assignee"
+        )
+        .filter(case__reference=reference)
+        .order_by("-number")
+        .first()
+    )
+    if appeal is None or appeal.task is None or appeal.task.queue.role not in roles:
+        raise NotFound(f"no appeal of {reference!r}", "appeal_not_found")
+    return appeal
+
+
+def subject_holds(*, subject_id: int) -> list[LegalHold]:
+    return list(LegalHold.objects.filter(subject_id=subject_id, lifted_at=None))
+
+
+@dataclass
+class DueSoon:
+    task: ReviewTask
+    left: timedelta
+
+
+def tasks_due_soon(*, now: datetime | None = None, share: float = 0.2, limit: int = 50):
+    """Open or claimed review and appeal tasks that have used up 80% of the
+    time their queue allows and are not overdue yet: the supervisor's warning
+    ahead of a breach."""
+    now = now or timezone.now()
+    near = Q()
+    for queue in Queue.objects.exclude(role=Role.SUPERVISOR):
+        near |= Q(queue=queue, due_at__lt=now + timedelta(hours=queue.sla_hours * share))
+    if not near:
+        return []
+    tasks = (
+        ReviewTask.objects.filter(near, due_at__gte=now)
+        .filter(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED])
+        .select_related("case", "queue", "assignee")
+        .order_by("due_at", "id")[:limit]
+    )
+    return [DueSoon(task, task.due_at - now) for task in tasks]

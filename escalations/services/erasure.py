@@ -1,0 +1,141 @@
+"""Erasure and legal holds (DESIGN §7).
+
+Erasing a subject destroys their key: contact details, appeal statements and
+evidence files, all sealed with it, become unreadable at once, and the files
+are deleted. The trail holds only digests and pseudonymous references, so it
+still verifies.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from escalations.models import Appeal, Evidence, LegalHold
+from escalations.selectors import appeal_window, subject_holds
+from escalations.services.evidence import evidence_discard
+from reviews.models import Case, Subject
+from workbench.errors import Conflict, Invalid, NotFound
+from workbench.services.trail import Actor, trail_append
+
+_DATE = "%d %B %Y"
+
+
+class ErasureRefused(Conflict):
+    """The subject's data must be kept for now; the message says why."""
+
+
+@dataclass
+class Erased:
+    subject: Subject
+    cases: int
+    appeals: int
+    files: int
+    already: bool = False
+
+
+def _subject(reference: str, system: str | None) -> Subject:
+    subjects = Subject.objects.select_related("system").filter(reference=reference)
+    if system:
+        subjects = subjects.filter(system__slug=system)
+    found = list(subjects[:2])
+    if not found:
+        raise NotFound(f"no subject {reference!r}", "subject_not_found")
+    if len(found) > 1:
+        raise Invalid(
+            f"subject {reference!r} is known to several AI systems; name the system",
+            "ambiguous_subject",
+        )
+    return found[0]
+
+
+@transaction.atomic
+def subject_erase(*, reference: str, system: str | None = None, by: Actor) -> Erased:
+    """Destroy the subject's key after checking that nothing needs the data:
+    no legal hold, no case still being decided, no appeal window open."""
+    subject = Subject.objects.select_for_update().get(pk=_subject(reference, system).pk)
+    cases = list(Case.objects.select_related("policy").filter(subject=subject))
+    if subject.erased_at is not None:
+        return Erased(subject, len(cases), 0, 0, already=True)
+    holds = subject_holds(subject_id=subject.pk)
+    if holds:
+        raise ErasureRefused(
+            f"a legal hold is in place since {holds[0].placed_at:{_DATE}}: {holds[0].reason}",
+            "legal_hold",
+        )
+    now = timezone.now()
+    for case in cases:
+        appeals = list(case.appeals.order_by("number"))
+        window = appeal_window(case=case, appeals=appeals, now=now)
+        if window.code in ("not_final", "appeal_open"):
+            raise ErasureRefused(
+                f"case {case.reference} is still being decided ({case.get_status_display()})",
+                "case_open",
+            )
+        if window.open:
+            raise ErasureRefused(
+                f"case {case.reference} can be appealed until {window.closes_at:{_DATE}}",
+                "appeal_window_open",
+            )
+    evidence = Evidence.objects.filter(appeal__case__subject=subject)
+    files = list(evidence.exclude(stored_as="").values_list("stored_as", flat=True))
+    evidence.update(stored_as="")
+    appeals = Appeal.objects.filter(case__subject=subject).update(statement=None)
+    subject.key = None
+    subject.contact = None
+    subject.erased_at = now
+    subject.save(update_fields=["key", "contact", "erased_at"])
+    trail_append(
+        action="subject.erased",
+        actor=by,
+        system=subject.system.slug,
+        data={
+            "subject": subject.reference,
+            "cases": len(cases),
+            "appeals": appeals,
+            "evidence_files": len(files),
+        },
+    )
+    # The files go once the erasure is committed; the key is gone already.
+    transaction.on_commit(lambda: evidence_discard(files))
+    return Erased(subject, len(cases), appeals, len(files))
+
+
+@transaction.atomic
+def legal_hold_place(
+    *, reference: str, system: str | None = None, reason: str, by: Actor
+) -> LegalHold:
+    """Keep the subject's data whatever else asks for its erasure."""
+    if not reason.strip():
+        raise Invalid("give the reason for the hold", "reason_required")
+    subject = Subject.objects.select_for_update().get(pk=_subject(reference, system).pk)
+    if subject_holds(subject_id=subject.pk):
+        raise Conflict(f"subject {reference!r} is already on hold", "already_held")
+    hold = LegalHold.objects.create(
+        subject=subject, reason=reason.strip(), placed_at=timezone.now(), placed_by=by.id
+    )
+    trail_append(
+        action="subject.hold_placed",
+        actor=by,
+        system=subject.system.slug,
+        data={"subject": subject.reference, "hold": hold.pk},
+    )
+    return hold
+
+
+@transaction.atomic
+def legal_hold_lift(*, reference: str, system: str | None = None, by: Actor) -> LegalHold:
+    subject = Subject.objects.select_for_update().get(pk=_subject(reference, system).pk)
+    hold = LegalHold.objects.filter(subject=subject, lifted_at=None).first()
+    if hold is None:
+        raise Conflict(f"subject {reference!r} is not on hold", "not_held")
+    hold.lifted_at = timezone.now()
+    hold.lifted_by = by.id
+    hold.save(update_fields=["lifted_at", "lifted_by"])
+    trail_append(
+        action="subject.hold_lifted",
+        actor=by,
+        system=subject.system.slug,
+        data={"subject": subject.reference, "hold": hold.pk},
+    )
+    return hold
