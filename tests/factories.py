@@ -182,3 +182,30 @@ def reason_code(system: AISystem, code: str = "CO-50", text: str = "Not medicall
     return ReasonCode.objects.get_or_create(
         system=system, code=code, defaults={"description": text, "customer_text": text}
     )[0]
+
+
+def client_for(user: User) -> Client:
+    """A test client logged in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def decided_case(system: AISystem, reviewer: User, n: int = 1, **overrides):
+    """A claim denial ``reviewer`` claimed and agreed with: final and appealable."""
+    import uuid
+
+    from reviews.models import Case
+    from reviews.services.decisions import DecisionInput, decision_record
+    from reviews.services.tasks import task_claim_next
+
+    ingest(system, claim_payload(n, **overrides))
+    task = task_claim_next(user=reviewer)
+    decision_record(
+        task_id=task.pk,
+        user=reviewer,
+        fencing_token=task.fencing_token,
+        decision=DecisionInput(verdict="agree"),
+        idempotency_key=uuid.uuid4().hex,
+    )
+    return Case.objects.get(pk=task.case_id)

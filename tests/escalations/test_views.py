@@ -15,6 +15,7 @@ from reviews.models import Case, Decision, ReviewTask
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next
 from tests import factories
+from tests.factories import client_for
 from workbench.models import AISystem, TrailEvent
 
 HTMX = {"HX-Request": "true"}
@@ -33,12 +34,6 @@ def alice(db):
 @pytest.fixture
 def bob(db):
     return factories.UserFactory(username="rev.bob", role="reviewer")
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def deny_case(system, n=1, **overrides):

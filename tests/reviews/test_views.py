@@ -16,6 +16,7 @@ from reviews.models import Case, Decision, ReviewTask
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
+from tests.factories import client_for
 from workbench.models import TrailEvent
 
 HTMX = {"HX-Request": "true"}
@@ -35,12 +36,6 @@ def bob(db):
 def catalog(system):
     factories.reason_code(system, "CO-50", "Not deemed a medical necessity")
     return factories.reason_code(system, "CO-97", "Included in another service")
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def case_url(case) -> str:
