@@ -80,6 +80,7 @@ def case_create_batch(request, payload: BatchIn):
 @router.get("/{reference}", response={200: CaseOut, **ERRORS}, summary="A case and its trail")
 def case_detail(request, reference: str):
     case = case_get_for_system(system=request.auth.system, reference=reference)
+    trail = [trail_event_as_dict(event) for event in case_trail(case=case)]
     return Status(
         200,
         {
@@ -92,11 +93,39 @@ def case_detail(request, reference: str):
             "decided_by": case.decided_by or None,
             "reasons": case.output.get("reasons", []),
             "route": case.route,
-            "appeal": None,
+            "appeal": _appeal_state(trail),
             "notice_url": notice_url(case.reference),
-            "trail": [trail_event_as_dict(event) for event in case_trail(case=case)],
+            "trail": trail,
         },
     )
+
+
+def _appeal_state(trail: list[dict]) -> dict | None:
+    """The latest appeal, as the trail tells it (appeals live in the
+    escalations app, which this one does not import)."""
+    state = None
+    for event in trail:
+        data = event["data"]
+        if event["action"] == "appeal.filed":
+            state = {
+                "number": data["appeal"],
+                "status": "received",
+                "filed_at": event["at"],
+                "due_at": data["due_at"],
+                "outcome": None,
+                "final_outcome": None,
+                "decided_at": None,
+            }
+        elif state and event["action"] == "appeal.statement_opened":
+            state["status"] = "under_review"
+        elif state and event["action"] == "appeal.decided":
+            state.update(
+                status="decided",
+                outcome=data["outcome"],
+                final_outcome=data["final_outcome"],
+                decided_at=event["at"],
+            )
+    return state
 
 
 @router.post(

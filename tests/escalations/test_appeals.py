@@ -311,3 +311,20 @@ def test_after_an_appeal_decision_the_policy_decides_whether_to_appeal_again(sys
     assert second.number == 2
     assert carol in second.task.excluded.all()
     assert task_claim_next(user=dave).pk == second.task_id
+
+
+def test_the_case_api_reports_the_appeal_as_it_goes(system, alice, carol):
+    case = decided_case(system, alice)
+    api = factories.api_client(system)
+    assert api.get(f"/api/v1/cases/{case.reference}").json()["appeal"] is None
+    appeal = file(case)
+    state = api.get(f"/api/v1/cases/{case.reference}").json()["appeal"]
+    assert (state["number"], state["status"], state["outcome"]) == (1, "received", None)
+    assert state["due_at"] == appeal.due_at.isoformat()
+    open_and_decide(
+        task_claim_next(user=carol), carol, outcome="overturned", final_outcome="approve"
+    )
+    body = api.get(f"/api/v1/cases/{case.reference}").json()
+    assert (body["status"], body["outcome"]) == ("appeal_decided", "approve")
+    assert body["appeal"]["status"] == "decided"
+    assert (body["appeal"]["outcome"], body["appeal"]["final_outcome"]) == ("overturned", "approve")
