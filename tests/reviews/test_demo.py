@@ -53,8 +53,9 @@ def test_load_demo_loads_systems_policies_users_and_routed_cases(db):
         assert by_status[Case.Status.PENDING_REVIEW] > 0, system.slug
         assert by_status[Case.Status.FINALIZED] > 0, system.slug
         assert system.cases.count() == 20
-    assert Case.objects.filter(status=Case.Status.PENDING_REVIEW).count() == (
-        ReviewTask.objects.count()
+    waiting = [Case.Status.PENDING_REVIEW, Case.Status.UNDER_APPEAL]
+    assert Case.objects.filter(status__in=waiting).count() == (
+        ReviewTask.objects.filter(status=ReviewTask.Status.OPEN).count()
     )
     assert set(Queue.objects.values_list("slug", flat=True)) == {
         "claims-review",

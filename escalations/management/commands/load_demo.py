@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from escalations.demo import demo_work_load
 from reviews.demo import DEMO_PASSWORD, demo_load
 from workbench.errors import WorkbenchError
 
@@ -9,7 +10,8 @@ from workbench.errors import WorkbenchError
 class Command(BaseCommand):
     help = (
         "Load the demo: two AI systems with their policies and queues, one user per "
-        "role and a few hundred cases. Does nothing when the demo is loaded already."
+        "role and a few hundred cases, some decided by the demo reviewers and appealed by "
+        "their customers. Does nothing when the demo is loaded already."
     )
 
     def add_arguments(self, parser):
@@ -23,6 +25,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             summary = demo_load(cases=cases)
+            work = demo_work_load() if summary.loaded else None
         except WorkbenchError as exc:
             raise CommandError(exc.message) from None
         if not summary.loaded:
@@ -48,6 +51,16 @@ class Command(BaseCommand):
                 else ""
             )
             write(f"  {user.username:<14}{user.role:<17}{user.manager or '-'}{note}")
+        write("")
+        write(
+            f"the demo reviewers decided {len(work.decided)} claims; "
+            f"{len(work.appealed)} are appealed (queue 'appeals', for appeal.carol)"
+        )
+        links = work.notice_links()
+        if links:
+            write("customer notice links (no login):")
+            for url, what in links:
+                write(f"  {url}  ({what})")
         write("")
         write("API keys (shown once):")
         for slug, key in summary.keys.items():
