@@ -38,7 +38,7 @@ def test_a_review_task_past_due_moves_to_the_supervisors_with_the_reason(system)
     with time_machine.travel(task.due_at - timedelta(minutes=1)):
         assert tasks_escalate_overdue() == 0
     with time_machine.travel(task.due_at + timedelta(minutes=1)):
-        assert deadlines_escalate.delay().get() == 1  # the beat task
+        assert deadlines_escalate() == 1  # the beat task, run in-process
         assert tasks_escalate_overdue() == 0  # once only
 
     task.refresh_from_db()
@@ -49,6 +49,13 @@ def test_a_review_task_past_due_moves_to_the_supervisors_with_the_reason(system)
     assert event["data"]["from"] == "claims-review" and event["data"]["to"] == "supervisor"
     assert "overdue" in event["data"]["reason"]
     assert trail_verify().ok
+
+
+def test_beat_runs_the_deadline_sweep_every_minute():
+    from workbench.celery import app
+
+    entry = app.conf.beat_schedule["deadlines-escalate"]
+    assert entry["task"] == deadlines_escalate.name and entry["schedule"] == 60.0
 
 
 def test_a_claimed_task_past_due_keeps_its_holder(system, alice):
