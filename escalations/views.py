@@ -197,10 +197,12 @@ def notice(request, token: str):
 
 
 def _language(locale: str) -> str:
-    """The subject's locale if we have that language, else English."""
-    known = {code for code, _ in settings.LANGUAGES}
-    code = (locale or "").replace("_", "-").lower()
-    return code if code in known else code.split("-")[0] if code.split("-")[0] in known else "en"
+    """The subject's locale if we have a translation for it (``es-MX`` → ``es``),
+    else the default."""
+    try:
+        return translation.get_supported_language_variant(locale or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
 
 
 def _appeal_post(request, case):

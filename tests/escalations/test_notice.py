@@ -113,12 +113,22 @@ def test_a_forged_token_is_404_without_saying_whether_a_case_exists(system, alic
     assert response.status_code == 404
 
 
-def test_the_page_is_in_the_subjects_locale_where_a_translation_exists(system, alice):
-    subject = {"reference": "MBR-1", "name": "Ana", "email": "a@example.org", "locale": "es"}
+@pytest.mark.parametrize(
+    ("locale", "lang", "button"),
+    [
+        ("es", "es", "Presentar recurso"),
+        ("es-MX", "es", "Presentar recurso"),
+        ("fr", "en", "File appeal"),
+    ],
+)
+def test_the_page_is_in_the_subjects_locale_where_a_translation_exists(
+    system, alice, locale, lang, button
+):
+    subject = {"reference": "MBR-1", "name": "Ana", "email": "a@example.org", "locale": locale}
     case = decided_case(system, alice, subject=subject)
     response = Client().get(url(case))
-    assert '<html lang="es">' in response.content.decode()
-    assert "Presentar recurso" in text(response)
+    assert f'<html lang="{lang}">' in response.content.decode()
+    assert button in text(response)
 
 
 # --- Filing an appeal -------------------------------------------------------------------------
