@@ -27,16 +27,6 @@ from workbench.services import trail_verify
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-@pytest.fixture
-def alice(db):
-    return factories.UserFactory(username="alice", role="reviewer")
-
-
-@pytest.fixture
-def carol(db):
-    return factories.UserFactory(username="carol", role="appeal_reviewer")
-
-
 def file(case, statement="The visit was necessary: my doctor's letter says so.", **kwargs):
     kwargs.setdefault("evidence", [])
     kwargs.setdefault("idempotency_key", uuid.uuid4().hex)
@@ -85,7 +75,7 @@ def test_filing_opens_an_appeal_task_excluding_the_deciders_and_seals_the_statem
     assert appeal_statement(appeal).startswith("The visit was necessary")
     data = last_event("appeal.filed")["data"]
     assert data["statement_sha256"] == appeal.statement_sha256
-    assert data["excluded"] == ["alice"] and data["outcome_appealed"] == "deny"
+    assert data["excluded"] == ["rev.alice"] and data["outcome_appealed"] == "deny"
     assert data["evidence"][0]["type"] == "application/pdf"
     assert "doctor" not in TrailEvent.objects.get(action="appeal.filed").body
     assert trail_verify().ok
@@ -222,7 +212,7 @@ def test_the_statement_must_be_opened_before_deciding_and_opening_is_logged(syst
     assert refused.value.code == "statement_unopened"
     appeal = appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
     assert appeal.status == "under_review"
-    assert last_event("appeal.statement_opened")["actor"] == {"type": "user", "id": "carol"}
+    assert last_event("appeal.statement_opened")["actor"] == {"type": "user", "id": "appeal.carol"}
     # Opening again records nothing new.
     appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
     assert TrailEvent.objects.filter(action="appeal.statement_opened").count() == 1

@@ -20,16 +20,6 @@ from workbench.models import TrailEvent
 from workbench.services import trail_verify
 
 
-@pytest.fixture
-def alice(db):
-    return factories.UserFactory(username="rev.alice", role="reviewer")
-
-
-@pytest.fixture
-def sam(db):
-    return factories.UserFactory(username="sup.sam", role="supervisor")
-
-
 def test_a_review_task_past_due_moves_to_the_supervisors_with_the_reason(system):
     case = factories.ingest(system, factories.claim_payload(1))
     task = case.tasks.get()

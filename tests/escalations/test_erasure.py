@@ -34,11 +34,6 @@ ACTOR = Actor.workbench("tests")
 PDF = b"%PDF-1.4\n%%EOF\n"
 
 
-@pytest.fixture
-def alice(db):
-    return factories.UserFactory(username="rev.alice", role="reviewer")
-
-
 def appealed_and_decided(system, alice):
     case = decided_case(system, alice)
     appeal_file(

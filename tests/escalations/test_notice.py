@@ -22,16 +22,6 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture
-def alice(db):
-    return factories.UserFactory(username="rev.alice", role="reviewer")
-
-
-@pytest.fixture
-def carol(db):
-    return factories.UserFactory(username="appeal.carol", role="appeal_reviewer")
-
-
-@pytest.fixture
 def catalog(system):
     from reviews.models import ReasonCode
 
@@ -54,6 +44,15 @@ def text(response) -> str:
 
 def key(response) -> str:
     return re.search(r'name="idempotency_key" value="([0-9a-f]+)"', response.content.decode())[1]
+
+
+def statement_opened(staff, case, task) -> dict:
+    """Open the customer's statement on the appeal page as the holder of
+    ``task``; returns the decision form's hidden fields."""
+    page = staff.get(f"/appeals/{case.reference}/")
+    form = {"task": task.pk, "fencing_token": task.fencing_token, "idempotency_key": key(page)}
+    staff.post(f"/appeals/{case.reference}/", {**form, "action": "open"})
+    return form
 
 
 def appeal_post(client, case, response, statement="The visit was necessary.", **files):
@@ -152,13 +151,7 @@ def test_filing_an_appeal_with_a_pdf_then_following_it(system, alice, carol):
     # The appeal reviewer decides: the page then shows the outcome and reasons.
     task = task_claim_next(user=carol)
     staff = client_for(carol)
-    appeal_page = staff.get(f"/appeals/{case.reference}/")
-    form = {
-        "task": task.pk,
-        "fencing_token": task.fencing_token,
-        "idempotency_key": key(appeal_page),
-    }
-    staff.post(f"/appeals/{case.reference}/", {**form, "action": "open"})
+    form = statement_opened(staff, case, task)
     decided = staff.post(
         f"/appeals/{case.reference}/",
         {
@@ -183,16 +176,7 @@ def test_html_in_the_statement_is_shown_escaped_to_staff(system, alice, carol):
     appeal_post(client, case, client.get(url(case)), statement="<script>alert('x')</script>")
     task = task_claim_next(user=carol)
     staff = client_for(carol)
-    page = staff.get(f"/appeals/{case.reference}/")
-    staff.post(
-        f"/appeals/{case.reference}/",
-        {
-            "task": task.pk,
-            "fencing_token": task.fencing_token,
-            "idempotency_key": key(page),
-            "action": "open",
-        },
-    )
+    statement_opened(staff, case, task)
     html = staff.get(f"/appeals/{case.reference}/").content.decode()
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
@@ -312,16 +296,7 @@ def test_evidence_is_served_to_the_reviewer_who_opened_the_statement_only(system
     task = task_claim_next(user=carol)
     staff = client_for(carol)
     assert staff.get(link).status_code == 404  # not opened yet
-    page = staff.get(f"/appeals/{case.reference}/")
-    staff.post(
-        f"/appeals/{case.reference}/",
-        {
-            "task": task.pk,
-            "fencing_token": task.fencing_token,
-            "idempotency_key": key(page),
-            "action": "open",
-        },
-    )
+    statement_opened(staff, case, task)
     response = staff.get(link)
     assert response.status_code == 200
     assert response.content == PDF
@@ -350,9 +325,7 @@ def test_an_appeal_decision_without_reasons_is_refused_with_the_field_named(syst
     appeal_post(client, case, client.get(url(case)))
     task = task_claim_next(user=carol)
     staff = client_for(carol)
-    page = staff.get(f"/appeals/{case.reference}/")
-    form = {"task": task.pk, "fencing_token": task.fencing_token, "idempotency_key": key(page)}
-    staff.post(f"/appeals/{case.reference}/", {**form, "action": "open"})
+    form = statement_opened(staff, case, task)
     response = staff.post(
         f"/appeals/{case.reference}/", {**form, "action": "decide", "outcome": "upheld"}
     )

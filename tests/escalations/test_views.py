@@ -22,16 +22,6 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def sam(db):
-    return factories.UserFactory(username="sup.sam", role="supervisor")
-
-
-@pytest.fixture
-def alice(db):
-    return factories.UserFactory(username="rev.alice", role="reviewer")
-
-
-@pytest.fixture
 def bob(db):
     return factories.UserFactory(username="rev.bob", role="reviewer")
 
