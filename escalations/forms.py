@@ -46,11 +46,6 @@ class AppealForm(forms.Form):
     evidence = EvidenceField(
         label=_("Evidence"),
         required=False,
-        help_text=_(
-            "Optional. Up to %(files)s files of %(mb)s MB each: PDF, JPEG or PNG "
-            "(letters, receipts, photos)."
-        )
-        % {"files": MAX_FILES, "mb": MAX_FILE_BYTES // (1024 * 1024)},
         widget=MultipleFileInput(
             attrs={"accept": ",".join(sorted({f".{e}" for es in ACCEPTED.values() for e in es}))}
         ),
@@ -58,6 +53,14 @@ class AppealForm(forms.Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     FIELD_OF_PATH = {"statement": "statement", "evidence": "evidence"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Formatted per form, in the language active for this request.
+        self.fields["evidence"].help_text = _(
+            "Optional. Up to %(files)s files of %(mb)s MB each: PDF, JPEG or PNG "
+            "(letters, receipts, photos)."
+        ) % {"files": MAX_FILES, "mb": MAX_FILE_BYTES // (1024 * 1024)}
 
     @classmethod
     def fresh(cls) -> "AppealForm":

@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from escalations.models import Appeal
 from escalations.selectors import (
@@ -57,12 +58,13 @@ def appeal_file(
     statement = statement.strip()
     problems = []
     if not statement:
-        problems.append({"path": "statement", "message": "tell us why you disagree"})
+        problems.append({"path": "statement", "message": _("Tell us why you disagree.")})
     elif len(statement) > MAX_STATEMENT_CHARS:
         problems.append(
             {
                 "path": "statement",
-                "message": f"keep your statement under {MAX_STATEMENT_CHARS:,} characters",
+                "message": _("Keep your statement under %(count)s characters.")
+                % {"count": f"{MAX_STATEMENT_CHARS:,}"},
             }
         )
     try:

@@ -17,6 +17,7 @@ import filetype
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 
 from escalations.models import Appeal, Evidence
 from reviews.models import Subject
@@ -32,7 +33,6 @@ ACCEPTED = {
     "image/jpeg": {"jpg", "jpeg"},
     "image/png": {"png"},
 }
-ACCEPTED_TEXT = "PDF, JPEG or PNG"
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,16 @@ class CheckedFile:
 
 
 def evidence_check(files: list[UploadedFile]) -> list[CheckedFile]:
-    """Read and check the uploaded files; ``Invalid`` names every bad one."""
+    """Read and check the uploaded files; ``Invalid`` names every bad one, in
+    the customer's language (the notice page activates it)."""
     problems = []
     if len(files) > MAX_FILES:
         problems.append(
-            {"path": "evidence", "message": f"send at most {MAX_FILES} files with one appeal"}
+            {
+                "path": "evidence",
+                "message": _("Send at most %(count)s files with one appeal.")
+                % {"count": MAX_FILES},
+            }
         )
         files = files[:MAX_FILES]
     checked = []
@@ -56,20 +61,23 @@ def evidence_check(files: list[UploadedFile]) -> list[CheckedFile]:
         name = clean_file_name(upload.name or "")
         problem = None
         if upload.size is None or upload.size > MAX_FILE_BYTES:
-            problem = f"{name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB"
+            problem = _("%(name)s is larger than %(mb)s MB.") % {
+                "name": name,
+                "mb": MAX_FILE_BYTES // (1024 * 1024),
+            }
         elif upload.size == 0:
-            problem = f"{name} is empty"
+            problem = _("%(name)s is empty.") % {"name": name}
         else:
             content = upload.read(MAX_FILE_BYTES + 1)
             found = filetype.guess(content)
             extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
             if found is None or found.mime not in ACCEPTED:
-                problem = f"{name} is not a {ACCEPTED_TEXT} file"
+                problem = _("%(name)s is not a PDF, JPEG or PNG file.") % {"name": name}
             elif extension not in ACCEPTED[found.mime]:
-                problem = (
-                    f"{name}: its content is {found.extension.upper()}, "
-                    "which does not match its name"
-                )
+                problem = _("%(name)s: its content is %(type)s, which does not match its name.") % {
+                    "name": name,
+                    "type": found.extension.upper(),
+                }
             else:
                 checked.append(
                     CheckedFile(name, found.mime, content, hashlib.sha256(content).hexdigest())

@@ -335,3 +335,14 @@ def test_an_appeal_decision_without_reasons_is_refused_with_the_field_named(syst
     # The form comes back with a new key: the next try is its own decision.
     assert key(response) != form["idempotency_key"]
     assert uuid.UUID(key(response))
+
+
+def test_a_refused_file_is_explained_in_the_customers_language(system, alice):
+    subject = {"reference": "MBR-1", "name": "Ana", "email": "a@example.org", "locale": "es"}
+    case = decided_case(system, alice, subject=subject)
+    client = Client()
+    page = client.get(url(case))
+    assert "Opcional." in text(page)  # the evidence help, formatted per request
+    response = appeal_post(client, case, page, evidence=SimpleUploadedFile("a.pdf", b"MZ\x90"))
+    assert response.status_code == 422
+    assert "a.pdf no es un archivo PDF, JPEG o PNG." in text(response)
