@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -154,12 +155,19 @@ class TrailHead(models.Model):
 
 
 class Checkpoint(models.Model):
-    """An Ed25519 signature over ``"<seq>:<hash>"`` of one point of the chain."""
+    """An Ed25519 signature over ``"<seq>:<hash>"`` of one point of the chain,
+    and one over ``"tree:<seq>:<tree_root>"``: the RFC 6962 Merkle root of the
+    hashes of events 1..seq, against which one event can be proven without
+    the others (docs/bundle.md). ``tree_frontier`` keeps the roots of the
+    tree's perfect subtrees, so that the next checkpoint extends it."""
 
     seq = models.BigIntegerField(unique=True)
     hash = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
     key_id = models.CharField(max_length=64)
+    tree_root = models.CharField(max_length=64, blank=True)
+    tree_signature = models.CharField(max_length=128, blank=True)
+    tree_frontier = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -167,6 +175,44 @@ class Checkpoint(models.Model):
 
     def __str__(self):
         return f"checkpoint {self.seq}"
+
+
+class TrailExport(models.Model):
+    """An export of the trail that runs in Celery (large exports), with its
+    progress; the file is written under ``EXPORT_ROOT`` and downloaded by
+    compliance users."""
+
+    class Format(models.TextChoices):
+        BUNDLE = "bundle", "Verifiable bundle (zip)"
+        JSONL = "jsonl", "Events as JSON lines"
+        CSV = "csv", "Events as CSV"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trail_exports"
+    )
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.BUNDLE)
+    filters = models.JSONField(default=dict)  # from, to, system, case
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveBigIntegerField(default=0)
+    done = models.PositiveBigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"trail export {self.id} ({self.status})"
 
 
 class OutboxMessage(models.Model):

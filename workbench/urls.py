@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("compliance/", include("workbench.compliance_urls")),
     path("", include("escalations.urls")),
     # The reviewer's screens; "My queues" is the home page.
     path("", include("reviews.urls")),
