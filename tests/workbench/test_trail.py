@@ -169,6 +169,40 @@ def test_a_forged_checkpoint_signature_fails_verification(db):
     assert (result.ok, result.first_bad_seq) == (False, 1000)
 
 
+def test_checkpoints_sign_the_merkle_root_of_the_event_hashes(db):
+    from workbench.services.merkle import MerkleTree, frontier_load, frontier_root
+    from workbench.services.trail import trail_public_key, tree_message
+
+    append(2500)
+    made = trail_checkpoint()
+    hashes = [bytes.fromhex(h) for h in TrailEvent.objects.values_list("hash", flat=True)]
+    for checkpoint in made:
+        # Grown from the previous checkpoint's frontier, the same as built from scratch.
+        assert checkpoint.tree_root == MerkleTree(hashes[: checkpoint.seq]).root().hex()
+        assert frontier_root(frontier_load(checkpoint.tree_frontier)).hex() == checkpoint.tree_root
+        trail_public_key().verify(
+            base64.b64decode(checkpoint.tree_signature),
+            tree_message(checkpoint.seq, checkpoint.tree_root),
+        )
+    # An export signs the head at once, even with a fresh checkpoint about.
+    append(3, start=2500)
+    (head,) = trail_checkpoint(sign_head=True)
+    assert head.seq == 2503
+    assert trail_verify().ok
+
+
+@pytest.mark.parametrize("field", ["tree_root", "tree_signature"])
+def test_a_forged_tree_root_or_signature_fails_verification(db, field):
+    append(1000)
+    (checkpoint,) = trail_checkpoint()
+    value = getattr(checkpoint, field)
+    forged = ("0" if value[0] != "0" else "1") + value[1:]
+    Checkpoint.objects.update(**{field: forged})
+    result = trail_verify()
+    assert (result.ok, result.first_bad_seq) == (False, 1000)
+    assert "tree" in result.problem
+
+
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 def test_a_checkpoint_verifies_with_openssl(db, tmp_path):
     append(1000)

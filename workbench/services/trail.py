@@ -26,6 +26,7 @@ from django.utils import timezone
 from workbench.db import bulk_insert
 from workbench.errors import WorkbenchError
 from workbench.models import Checkpoint, TrailEvent, TrailHead
+from workbench.services.merkle import frontier_dump, frontier_extend, frontier_load, frontier_root
 
 GENESIS_HASH = "0" * 64
 
@@ -224,7 +225,35 @@ def trail_verify(*, chunk_size: int = 20_000) -> TrailVerification:
     beyond = [seq for seq in checkpoints if seq > last]
     if beyond:
         return bad(min(beyond), "a checkpoint signs an event that is not in the trail")
+    seq, problem = _trees_problem(checkpoints, public_keys, chunk_size)
+    if problem:
+        return bad(seq, problem)
     return TrailVerification(True, checked, head.seq, len(checkpoints))
+
+
+def _trees_problem(checkpoints: dict, public_keys: dict, chunk_size: int) -> tuple[int, str]:
+    """Recompute the Merkle root at each checkpoint that has one, from the
+    event hashes (the chain pass has checked those), and its signature."""
+    with_tree = sorted(seq for seq, cp in checkpoints.items() if cp.tree_root)
+    if not with_tree:
+        return 0, ""
+    frontier, done = [], 0
+    hashes = TrailEvent.objects.filter(seq__lte=with_tree[-1]).order_by("seq")
+    rows = hashes.values_list("hash", flat=True).iterator(chunk_size)
+    for seq in with_tree:
+        frontier = frontier_extend(frontier, (bytes.fromhex(next(rows)) for _ in range(seq - done)))
+        done = seq
+        checkpoint = checkpoints[seq]
+        if frontier_root(frontier).hex() != checkpoint.tree_root:
+            return seq, "checkpoint tree root does not match the event hashes"
+        try:
+            public_keys[checkpoint.key_id].verify(
+                base64.b64decode(checkpoint.tree_signature),
+                tree_message(seq, checkpoint.tree_root),
+            )
+        except (InvalidSignature, ValueError):
+            return seq, "checkpoint tree signature does not verify"
+    return 0, ""
 
 
 def _checkpoint_problem(checkpoint: Checkpoint, digest: str, public_keys: dict) -> str:
@@ -296,9 +325,12 @@ def trail_key_id() -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def trail_checkpoint(*, now: datetime | None = None) -> list[Checkpoint]:
+def trail_checkpoint(*, now: datetime | None = None, sign_head: bool = False) -> list[Checkpoint]:
     """Sign every 1,000th event not signed yet, and the head when the last
-    signature is older than an hour. Safe to run concurrently (unique ``seq``)."""
+    signature is older than an hour (or at once with ``sign_head``, as an
+    export does). Each checkpoint signs ``"<seq>:<hash>"`` and the Merkle
+    root of the event hashes up to it (docs/bundle.md). Safe to run
+    concurrently (unique ``seq``)."""
     now = now or timezone.now()
     every = settings.TRAIL_CHECKPOINT_EVERY
     head = TrailHead.objects.filter(id=1).first()
@@ -307,23 +339,49 @@ def trail_checkpoint(*, now: datetime | None = None) -> list[Checkpoint]:
     last = Checkpoint.objects.order_by("-seq").first()
     last_seq = last.seq if last else 0
     due = list(range((last_seq // every + 1) * every, head.seq + 1, every))
-    stale = last is None or now - last.created_at >= timedelta(
-        seconds=settings.TRAIL_CHECKPOINT_MAX_AGE_SECONDS
+    stale = (
+        sign_head
+        or last is None
+        or now - last.created_at >= timedelta(seconds=settings.TRAIL_CHECKPOINT_MAX_AGE_SECONDS)
     )
     if head.seq > last_seq and stale and head.seq not in due:
         due.append(head.seq)
     if not due:
         return []
     key, key_id = trail_signing_key(), trail_key_id()
-    made = [
-        Checkpoint(
-            seq=seq,
-            hash=digest,
-            signature=base64.b64encode(key.sign(checkpoint_message(seq, digest))).decode(),
-            key_id=key_id,
+    made = []
+    # The tree grows from the last checkpoint's frontier (or from the first
+    # event, for checkpoints made before trees existed).
+    tree_seq, frontier = (last.seq, frontier_load(last.tree_frontier)) if last else (0, [])
+    if last is not None and (not last.tree_frontier or last.tree_root == ""):
+        tree_seq, frontier = 0, []
+    for seq, digest in (
+        TrailEvent.objects.filter(seq__in=due).order_by("seq").values_list("seq", "hash")
+    ):
+        hashes = (
+            TrailEvent.objects.filter(seq__gt=tree_seq, seq__lte=seq)
+            .order_by("seq")
+            .values_list("hash", flat=True)
         )
-        for seq, digest in TrailEvent.objects.filter(seq__in=due).values_list("seq", "hash")
-    ]
+        frontier = frontier_extend(frontier, (bytes.fromhex(h) for h in hashes.iterator(5000)))
+        tree_seq = seq
+        root = frontier_root(frontier).hex()
+        made.append(
+            Checkpoint(
+                seq=seq,
+                hash=digest,
+                signature=base64.b64encode(key.sign(checkpoint_message(seq, digest))).decode(),
+                key_id=key_id,
+                tree_root=root,
+                tree_signature=base64.b64encode(key.sign(tree_message(seq, root))).decode(),
+                tree_frontier=frontier_dump(frontier),
+            )
+        )
     with transaction.atomic():
         Checkpoint.objects.bulk_create(made, ignore_conflicts=True)
     return made
+
+
+def tree_message(size: int, root: str) -> bytes:
+    """What a checkpoint's tree signature signs (docs/bundle.md)."""
+    return f"tree:{size}:{root}".encode("ascii")
