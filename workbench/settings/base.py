@@ -160,6 +160,9 @@ STORAGES = {
         "OPTIONS": {"location": EVIDENCE_ROOT, "base_url": None},
     },
 }
+# Trail exports made in the background (large ones); small ones stream.
+EXPORT_ROOT = Path(env("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
+EXPORT_STREAM_MAX_EVENTS = env.int("EXPORT_STREAM_MAX_EVENTS", default=50_000)
 LANGUAGE_CODE = "en"
 # Customers read their notice in their locale where a translation exists
 # (locale/<code>/LC_MESSAGES); staff screens are in English.

@@ -37,6 +37,7 @@ NOTICE_RATE_GET = NOTICE_RATE_POST = "100000/m"
 
 # Evidence files of the run go to a scratch directory.
 EVIDENCE_ROOT = Path(tempfile.mkdtemp(prefix="workbench-test-evidence-"))
+EXPORT_ROOT = Path(tempfile.mkdtemp(prefix="workbench-test-exports-"))
 STORAGES = {
     **STORAGES,
     "evidence": {**STORAGES["evidence"], "OPTIONS": {"location": EVIDENCE_ROOT}},

@@ -1,19 +1,101 @@
-"""The trail export: a bundle, JSONL or CSV, streamed or made in Celery."""
+"""The trail export (DESIGN §6): a verifiable bundle, or the events as JSON
+lines or CSV. Up to ``EXPORT_STREAM_MAX_EVENTS`` events stream straight to
+the browser; more are written by Celery while the page shows the progress
+(htmx polls the same URL), then offers the file.
 
+Compliance officers only; anyone else gets 404, and the attempt is logged.
+"""
+
+import logging
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_http_methods
+
+from workbench.forms import ExportForm
+from workbench.models import Role, TrailExport
+from workbench.services import Actor
+from workbench.services.export import (
+    export_file_name,
+    export_path,
+    export_plan,
+    export_record,
+    export_start,
+    export_stream,
+)
+
+log = logging.getLogger(__name__)
+CONTENT_TYPES = {"bundle": "application/zip", "jsonl": "application/x-ndjson", "csv": "text/csv"}
+
+
+def require_compliance(request) -> None:
+    """404 for anyone but a compliance officer, with a warning in the log."""
+    if not request.user.has_role(Role.COMPLIANCE):
+        log.warning(
+            "refused %s %s to %s: not a compliance officer",
+            request.method,
+            request.path,
+            request.user.get_username(),
+        )
+        raise Http404("no such page")
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def export_create(request):
-    return HttpResponse("export: coming")
+    require_compliance(request)
+    form = ExportForm(request.POST or None)
+    if request.method == "GET" or not form.is_valid():
+        status = 422 if request.method == "POST" else 200
+        return render(request, "workbench/export.html", {"form": form}, status=status)
+    fmt = form.cleaned_data["format"]
+    plan = export_plan(form.filters())
+    if plan.count > settings.EXPORT_STREAM_MAX_EVENTS:
+        export = export_start(
+            filters=form.filters(), fmt=fmt, user=request.user, actor=Actor.user(request.user)
+        )
+        return redirect("compliance:export-detail", export.id)
+    export_record(plan=plan, fmt=fmt, actor=Actor.user(request.user))
+    response = StreamingHttpResponse(export_stream(plan, fmt), content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = content_disposition_header(True, export_file_name(plan, fmt))
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required
+@require_GET
 def export_detail(request, export_id):
-    return HttpResponse("export: coming")
+    require_compliance(request)
+    export = get_object_or_404(TrailExport, pk=export_id, requested_by=request.user)
+    context = {"export": export, "percent": _percent(export)}
+    template = "workbench/export_detail.html"
+    if request.htmx:
+        template += "#progress"
+    return render(request, template, context)
+
+
+def _percent(export: TrailExport) -> int:
+    if export.status == TrailExport.Status.DONE:
+        return 100
+    return int(100 * export.done / export.total) if export.total else 0
 
 
 @login_required
+@require_GET
 def export_download(request, export_id):
-    return HttpResponse("export: coming")
+    require_compliance(request)
+    export = get_object_or_404(TrailExport, pk=export_id, requested_by=request.user)
+    path = export_path(export)
+    if export.status != TrailExport.Status.DONE or not path.exists():
+        raise Http404("the export is not ready")
+    response = FileResponse(
+        open(path, "rb"),  # noqa: SIM115 - FileResponse closes it
+        as_attachment=True,
+        filename=export.file_name,
+        content_type=CONTENT_TYPES[export.format],
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
