@@ -13,6 +13,7 @@ from escalations.models import Appeal
 from escalations.services.evidence import ACCEPTED, MAX_FILE_BYTES, MAX_FILES
 from reviews.forms import DecisionForm
 from reviews.models import ReasonCode
+from workbench.models import AISystem
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -125,3 +126,19 @@ class AppealDecisionForm(forms.Form):
         )
 
     add_service_error = DecisionForm.add_service_error
+
+
+class SubjectAccessForm(forms.Form):
+    """Whose data to export for an access request."""
+
+    reference = forms.CharField(label="Subject reference", max_length=128)
+    system = forms.ChoiceField(label="AI system", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["system"].choices = [("", "Any (if only one knows the subject)")] + list(
+            AISystem.objects.order_by("slug").values_list("slug", "name")
+        )
+
+    def clean_reference(self):
+        return self.cleaned_data["reference"].strip()

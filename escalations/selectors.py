@@ -8,9 +8,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from escalations.models import Appeal, LegalHold
-from reviews.models import Case, Queue, ReasonCode, ReviewTask
+from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
 from reviews.services.notices import notice_token_hash
-from workbench.errors import NotFound
+from workbench.errors import Invalid, NotFound
 from workbench.models import Role, TrailEvent, User
 from workbench.services.trail import format_at
 
@@ -288,6 +288,22 @@ def appeal_for_staff(*, reference: str, roles: set[str]) -> Appeal:
     if appeal is None or appeal.task is None or appeal.task.queue.role not in roles:
         raise NotFound(f"no appeal of {reference!r}", "appeal_not_found")
     return appeal
+
+
+def subject_by_reference(*, reference: str, system: str | None = None) -> Subject:
+    """The subject with this reference; ``system`` when several AI systems know it."""
+    subjects = Subject.objects.select_related("system").filter(reference=reference)
+    if system:
+        subjects = subjects.filter(system__slug=system)
+    found = list(subjects[:2])
+    if not found:
+        raise NotFound(f"no subject {reference!r}", "subject_not_found")
+    if len(found) > 1:
+        raise Invalid(
+            f"subject {reference!r} is known to several AI systems; name the system",
+            "ambiguous_subject",
+        )
+    return found[0]
 
 
 def subject_holds(*, subject_id: int) -> list[LegalHold]:

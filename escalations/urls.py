@@ -14,6 +14,7 @@ urlpatterns = [
     # The customer's link (reviews.services.notices.notice_url): no login.
     path("notice/<str:token>/", views.notice, name="notice"),
     path("appeals/<str:reference>/", views.appeal_detail, name="appeal"),
+    path("subjects/access/", views.subject_access, name="subject-access"),
     path(
         "appeals/<str:reference>/evidence/<uuid:evidence_id>/",
         views.evidence_download,

@@ -12,7 +12,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from escalations.forms import AppealDecisionForm, AppealForm
+from escalations.forms import AppealDecisionForm, AppealForm, SubjectAccessForm
 from escalations.models import Appeal
 from escalations.selectors import appeal_for_staff, case_for_notice, notice_build, tasks_due_soon
 from escalations.services import (
@@ -31,6 +31,7 @@ from escalations.services import (
     appeal_statement,
     appeal_statement_open,
 )
+from escalations.services.access import subject_access_export
 from escalations.services.evidence import evidence_read
 from reviews.display import case_input_view, case_output_view
 from reviews.forms import SystemSwitchForm, TaskReassignForm
@@ -52,6 +53,7 @@ from reviews.views import redirect_to
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import AISystem, Role
 from workbench.services import Actor, ai_system_set_stopped
+from workbench.views.exports import require_compliance
 
 
 def _require_supervisor(request) -> None:
@@ -395,3 +397,33 @@ def evidence_download(request, reference: str, evidence_id):
     response["Content-Disposition"] = content_disposition_header(True, item.name)
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- Data-subject access (compliance) ------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def subject_access(request):
+    """Everything about one subject as one zip, for an access request."""
+    require_compliance(request)
+    form = SubjectAccessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        reference = form.cleaned_data["reference"]
+        try:
+            chunks = subject_access_export(
+                reference=reference,
+                system=form.cleaned_data["system"] or None,
+                by=Actor.user(request.user),
+            )
+        except WorkbenchError as error:
+            form.add_error("reference", error.message)
+        else:
+            response = StreamingHttpResponse(chunks, content_type="application/zip")
+            response["Content-Disposition"] = content_disposition_header(
+                True, f"subject-{reference}.zip"
+            )
+            response["Cache-Control"] = "private, no-store"
+            return response
+    status = 422 if request.method == "POST" else 200
+    return render(request, "escalations/subject_access.html", {"form": form}, status=status)

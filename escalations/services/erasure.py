@@ -12,10 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations.models import Appeal, Evidence, LegalHold
-from escalations.selectors import appeal_window, subject_holds
+from escalations.selectors import appeal_window, subject_by_reference, subject_holds
 from escalations.services.evidence import evidence_discard
 from reviews.models import Case, Subject
-from workbench.errors import Conflict, Invalid, NotFound
+from workbench.errors import Conflict, Invalid
 from workbench.services.trail import Actor, trail_append
 
 _DATE = "%d %B %Y"
@@ -34,26 +34,18 @@ class Erased:
     already: bool = False
 
 
-def _subject(reference: str, system: str | None) -> Subject:
-    subjects = Subject.objects.select_related("system").filter(reference=reference)
-    if system:
-        subjects = subjects.filter(system__slug=system)
-    found = list(subjects[:2])
-    if not found:
-        raise NotFound(f"no subject {reference!r}", "subject_not_found")
-    if len(found) > 1:
-        raise Invalid(
-            f"subject {reference!r} is known to several AI systems; name the system",
-            "ambiguous_subject",
-        )
-    return found[0]
+def _locked(reference: str, system: str | None) -> Subject:
+    found = subject_by_reference(reference=reference, system=system)
+    return Subject.objects.select_for_update().get(pk=found.pk)
 
 
 @transaction.atomic
 def subject_erase(*, reference: str, system: str | None = None, by: Actor) -> Erased:
     """Destroy the subject's key after checking that nothing needs the data:
     no legal hold, no case still being decided, no appeal window open."""
-    subject = Subject.objects.select_for_update().get(pk=_subject(reference, system).pk)
+    subject = Subject.objects.select_for_update().get(
+        pk=subject_by_reference(reference=reference, system=system).pk
+    )
     cases = list(Case.objects.select_related("policy").filter(subject=subject))
     if subject.erased_at is not None:
         return Erased(subject, len(cases), 0, 0, already=True)
@@ -108,7 +100,9 @@ def legal_hold_place(
     """Keep the subject's data whatever else asks for its erasure."""
     if not reason.strip():
         raise Invalid("give the reason for the hold", "reason_required")
-    subject = Subject.objects.select_for_update().get(pk=_subject(reference, system).pk)
+    subject = Subject.objects.select_for_update().get(
+        pk=subject_by_reference(reference=reference, system=system).pk
+    )
     if subject_holds(subject_id=subject.pk):
         raise Conflict(f"subject {reference!r} is already on hold", "already_held")
     hold = LegalHold.objects.create(
@@ -125,7 +119,9 @@ def legal_hold_place(
 
 @transaction.atomic
 def legal_hold_lift(*, reference: str, system: str | None = None, by: Actor) -> LegalHold:
-    subject = Subject.objects.select_for_update().get(pk=_subject(reference, system).pk)
+    subject = Subject.objects.select_for_update().get(
+        pk=subject_by_reference(reference=reference, system=system).pk
+    )
     hold = LegalHold.objects.filter(subject=subject, lifted_at=None).first()
     if hold is None:
         raise Conflict(f"subject {reference!r} is not on hold", "not_held")

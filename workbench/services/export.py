@@ -49,6 +49,7 @@ class ExportFilters:
     date_to: date | None = None
     system: str | None = None
     case: str | None = None
+    cases: tuple[str, ...] = ()  # several cases (a data subject's)
 
     def __post_init__(self):
         if self.date_from and self.date_to and self.date_from > self.date_to:
@@ -60,7 +61,7 @@ class ExportFilters:
 
     @property
     def kind(self) -> str:
-        return "filtered" if self.system or self.case else "range"
+        return "filtered" if self.system or self.case or self.cases else "range"
 
     def as_dict(self) -> dict:
         return {
@@ -68,6 +69,7 @@ class ExportFilters:
             "to": self.date_to.isoformat() if self.date_to else None,
             "system": self.system or None,
             "case": self.case or None,
+            **({"cases": list(self.cases)} if self.cases else {}),
         }
 
     @classmethod
@@ -77,6 +79,7 @@ class ExportFilters:
             date_to=date.fromisoformat(data["to"]) if data.get("to") else None,
             system=data.get("system") or None,
             case=data.get("case") or None,
+            cases=tuple(data.get("cases") or ()),
         )
 
     def events(self):
@@ -90,6 +93,8 @@ class ExportFilters:
             events = events.filter(system=self.system)
         if self.case:
             events = events.filter(case=self.case)
+        if self.cases:
+            events = events.filter(case__in=self.cases)
         return events.order_by("seq")
 
 
