@@ -165,15 +165,11 @@ class CasePage:
                 if chosen is None:
                     form.add_error("outcome", "choose your outcome and commit it first")
                     return self.render(form=form, status=422)
-                # The reviewer chose before seeing the AI's outcome: the verdict
-                # follows from comparing the two.
-                verdict = DecisionForm.AGREE if chosen == case.outcome else DecisionForm.OVERRIDE
-                decision = DecisionInput(
-                    verdict=verdict,
-                    outcome=chosen,
+                decision = DecisionInput.blind(
+                    chosen=chosen,
+                    ai_outcome=case.outcome,
                     reason_code=data["reason_code"],
                     rationale=data["rationale"],
-                    ai_visible=False,
                 )
             else:
                 decision = DecisionInput(

@@ -26,6 +26,21 @@ class DecisionInput:
     rationale: str = ""
     ai_visible: bool = True
 
+    @classmethod
+    def blind(
+        cls, *, chosen: str, ai_outcome: str, reason_code: str = "", rationale: str = ""
+    ) -> "DecisionInput":
+        """A blind review: the reviewer chose ``chosen`` before the AI's
+        outcome was shown, so the verdict follows from comparing the two."""
+        verdict = Verdict.AGREE if chosen == ai_outcome else Verdict.OVERRIDE
+        return cls(
+            verdict=verdict,
+            outcome=chosen,
+            reason_code=reason_code,
+            rationale=rationale,
+            ai_visible=False,
+        )
+
 
 def decision_record(
     *,

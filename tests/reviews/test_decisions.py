@@ -245,3 +245,9 @@ def test_no_webhook_before_the_case_is_final(system, reviewer):
     task = claimed(system, reviewer, metadata={"amount": 9000})  # two reviews needed
     decide(task, reviewer, verdict="agree")
     assert not OutboxMessage.objects.exists()
+
+
+@pytest.mark.parametrize(("chosen", "verdict"), [("deny", "agree"), ("approve", "override")])
+def test_a_blind_choice_becomes_agree_or_override_and_is_marked_blind(chosen, verdict):
+    decision = DecisionInput.blind(chosen=chosen, ai_outcome="deny", rationale="checked")
+    assert (decision.verdict, decision.outcome, decision.ai_visible) == (verdict, chosen, False)

@@ -1,0 +1,197 @@
+"""Trail export and offline verification: events/s and peak memory.
+
+Not a test: it prints figures and writes bench/results/export.json.
+
+    .venv/bin/python bench/export.py              # 1,000,000 events
+    .venv/bin/python bench/export.py --quick      # 200,000 events
+
+On a fresh PostgreSQL database (``workbench_bench_export_<random>``, dropped
+at the end) it appends ``--events`` intake-shaped events (``bench/trail.py``'s
+``entries_for``) through ``trail_append_many``; checkpoints, with their Merkle
+roots, are signed inline every 1,000 events (Celery is eager: no REDIS_URL).
+Then, each in its own process, timed with its peak RSS (``getrusage`` of the
+child):
+
+1. **the physical limit**: ``COPY (SELECT body, prev_hash, hash FROM trail ORDER
+   BY seq) TO STDOUT`` read to the end by psycopg, no processing;
+2. ``manage.py trail_export`` of the whole trail to a bundle (a ``range``
+   bundle: every event, checkpoints, manifest; streamed, deflated);
+3. ``manage.py trail_export --case <one case>``: a ``filtered`` bundle, whose
+   cost is the Merkle tree over every event hash up to the newest checkpoint;
+4. ``python -m workbench.verify`` of the whole-trail bundle.
+
+Targets (issue #5): export >= 100,000 events/s with RSS under 200 MB; verify
+>= 200,000 events/s.
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    ROOT,
+    machine,
+    pg_database_create,
+    pg_database_drop,
+    pg_url,
+    print_machine,
+    table,
+    write_results,
+)
+from trail import entries_for
+
+sys.path.insert(0, str(ROOT))
+
+EXPORT_TARGET, VERIFY_TARGET, RSS_TARGET_MB = 100_000, 200_000, 200
+CHUNK = 5_000
+
+
+def child(argv: list[str], env: dict, out: Path) -> tuple[float, float, str]:
+    """Run ``argv``; its wall time, its own peak RSS in MB (``wait4``), and its output."""
+    started = time.perf_counter()
+    with open(out, "w+") as log:
+        process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        log.seek(0)
+        output = log.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{output[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024, output
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="200,000 events")
+    parser.add_argument("--keep", action="store_true", help="keep the database and files")
+    args = parser.parse_args()
+    events = 200_000 if args.quick else args.events
+
+    info = machine()
+    print_machine(info)
+    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-export-"))
+    database = pg_database_create("workbench_bench_export")
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg_url(database),
+        "DJANGO_SETTINGS_MODULE": "workbench.settings.local",
+        "DJANGO_DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "TRAIL_SIGNING_KEY_FILE": str(tmp / "trail-signing-key.pem"),
+    }
+    env.pop("REDIS_URL", None)
+    os.environ.update({k: v for k, v in env.items() if k != "REDIS_URL"})
+    os.environ.pop("REDIS_URL", None)
+    try:
+        figures = run(events, env, tmp, info)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            pg_database_drop(database)
+            for path in tmp.iterdir():
+                path.unlink()
+            tmp.rmdir()
+        else:
+            print(f"kept database {database} and {tmp}")
+    path = write_results("export.json", figures)
+    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    return 0
+
+
+def run(events: int, env: dict, tmp: Path, info: dict) -> dict:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from workbench.models import TrailEvent
+    from workbench.services.trail import trail_append_many
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(20261122)
+    print(f"appending {events:,} events ...", flush=True)
+    started = time.perf_counter()
+    appended = 0
+    while appended < events:
+        count = min(CHUNK, events - appended)
+        with transaction.atomic():
+            trail_append_many(entries_for(appended, count, rng))
+        appended += count
+    print(f"  appended in {time.perf_counter() - started:.0f} s", flush=True)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE workbench_trailevent")
+    one_case = TrailEvent.objects.filter(seq=events // 2).values_list("case", flat=True).get()
+    connection.close()
+
+    python = sys.executable
+    rows, figures = [], {"machine": info, "events": events}
+
+    copy = (
+        "import os, psycopg\n"
+        "n = 0\n"
+        "with psycopg.connect(os.environ['DATABASE_URL']) as conn:\n"
+        "    with conn.cursor().copy('COPY (SELECT body, prev_hash, hash FROM "
+        "workbench_trailevent ORDER BY seq) TO STDOUT') as copy:\n"
+        "        for block in copy: n += len(block)\n"
+        "print(n)\n"
+    )
+    seconds, rss, _ = child([python, "-c", copy], env, tmp / "copy.log")
+    figures["copy_limit"] = {"seconds": seconds, "events_per_s": events / seconds, "rss_mb": rss}
+    rows.append(("COPY out (the limit)", f"{events / seconds:,.0f}", f"{rss:,.0f}", "", ""))
+
+    bundle = tmp / "trail.zip"
+    argv = [python, "manage.py", "trail_export", "-o", str(bundle)]
+    seconds, rss, _ = child(argv, env, tmp / "export.log")
+    rate = events / seconds
+    figures["export_range"] = {
+        "seconds": seconds,
+        "events_per_s": rate,
+        "rss_mb": rss,
+        "bytes": bundle.stat().st_size,
+        "ratio_to_copy": rate / figures["copy_limit"]["events_per_s"],
+    }
+    rows.append(
+        (
+            "trail_export (whole trail)",
+            f"{rate:,.0f}",
+            f"{rss:,.0f}",
+            f">= {EXPORT_TARGET:,}/s, < {RSS_TARGET_MB} MB",
+            f"{bundle.stat().st_size / 1e6:,.0f} MB",
+        )
+    )
+
+    filtered = tmp / "case.zip"
+    argv = [python, "manage.py", "trail_export", "--case", one_case, "-o", str(filtered)]
+    seconds, rss, _ = child(argv, env, tmp / "export-case.log")
+    figures["export_case"] = {"seconds": seconds, "rss_mb": rss, "tree_leaves": events}
+    rows.append(
+        (f"trail_export --case (tree of {events:,})", f"{seconds:.1f} s", f"{rss:,.0f}", "", "")
+    )
+
+    if (ROOT / "workbench" / "verify.py").exists():
+        verify = [python, "-m", "workbench.verify"]
+        seconds, rss, _ = child([*verify, str(bundle)], env, tmp / "verify.log")
+        rate = events / seconds
+        figures["verify"] = {"seconds": seconds, "events_per_s": rate, "rss_mb": rss}
+        target = f">= {VERIFY_TARGET:,}/s"
+        rows.append(("python -m workbench.verify", f"{rate:,.0f}", f"{rss:,.0f}", target, ""))
+        seconds, rss, _ = child([*verify, str(filtered)], env, tmp / "verify-case.log")
+        figures["verify_case"] = {"seconds": seconds, "rss_mb": rss}
+        rows.append(("  the case bundle", f"{seconds:.2f} s", f"{rss:,.0f}", "", ""))
+
+    print()
+    print(table(rows, ("step", "events/s", "peak RSS MB", "target", "size")))
+    return figures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
