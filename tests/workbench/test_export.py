@@ -237,3 +237,23 @@ def test_checkpoints_in_a_range_bundle_are_the_ones_inside_it(system):
     cases(system, 1)
     check(bundle(ExportFilters()))
     assert Checkpoint.objects.count() >= 1
+
+
+def test_the_offline_verifier_accepts_what_the_exporter_writes(system, tmp_path):
+    """The exporter and workbench.verify, each written from docs/bundle.md."""
+    import subprocess
+    import sys
+
+    one, _ = cases(system, 2)
+    for name, filters in [
+        ("all.zip", ExportFilters()),
+        ("case.zip", ExportFilters(case=one.reference)),
+        ("system.zip", ExportFilters(system="claims-ai")),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(b"".join(export_stream(export_plan(filters), "bundle")))
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench.verify", str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+        assert "OK" in done.stdout

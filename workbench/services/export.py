@@ -111,6 +111,9 @@ class ExportPlan:
     last_seq: int | None
     count: int
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    # A filtered export takes the matching events up to the checkpoint it
+    # proves them against; events appended after the plan are not in it.
+    limit_seq: int | None = None
 
     @property
     def kind(self) -> str:
@@ -123,7 +126,7 @@ class ExportPlan:
             return TrailEvent.objects.filter(
                 seq__gte=self.first_seq, seq__lte=self.last_seq
             ).order_by("seq")
-        return self.filters.events().filter(seq__lte=self.last_seq)
+        return self.filters.events().filter(seq__lte=self.limit_seq)
 
 
 def export_plan(filters: ExportFilters, *, sign_head: bool = True) -> ExportPlan:
@@ -140,7 +143,7 @@ def export_plan(filters: ExportFilters, *, sign_head: bool = True) -> ExportPlan
         bounds = matching.aggregate(first=Min("seq"), last=Max("seq"))
         count = matching.count() if bounds["first"] is not None else 0
         return ExportPlan(
-            filters, bounds["first"], limit if count else None, count, [newest] if newest else []
+            filters, bounds["first"], bounds["last"], count, [newest] if newest else [], limit
         )
     bounds = filters.events().aggregate(first=Min("seq"), last=Max("seq"))
     if bounds["first"] is None or newest is None:
