@@ -25,6 +25,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # The compliance dashboard's rollups; a run still queued at the next is redundant.
+    "metrics-rollup": {
+        "task": "workbench.tasks.metrics_rollup",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # The outbox's retry schedule and its catch-up for lost delivery tasks.
     # A sweep still queued when the next one is due is redundant: it expires.
     "outbox-sweep": {

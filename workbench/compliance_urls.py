@@ -9,6 +9,8 @@ app_name = "compliance"
 
 urlpatterns = [
     path("", compliance.dashboard, name="dashboard"),
+    path("reviewers/", compliance.reviewers, name="reviewers"),
+    path("transparency/", compliance.transparency, name="transparency"),
     path("export/", exports.export_create, name="export"),
     path("export/<uuid:export_id>/", exports.export_detail, name="export-detail"),
     path("export/<uuid:export_id>/download/", exports.export_download, name="export-download"),

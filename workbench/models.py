@@ -263,3 +263,93 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"attempt at {self.at:%Y-%m-%d %H:%M:%S}: {self.status_code or self.error[:40]}"
+
+
+# --- Compliance rollups (workbench.services.metrics) ------------------------------------
+
+
+class MetricsCursor(models.Model):
+    """The single row that says how far the rollups have read the trail:
+    every event up to ``seq`` is counted in them. The rollup update locks it,
+    so two updates never count an event twice."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="metrics_cursor_single_row")]
+
+    def __str__(self):
+        return f"metrics at {self.seq}"
+
+
+class DailyRollup(models.Model):
+    """What happened on one UTC day to the cases of one AI system and model
+    version, counted from the trail. Durations are kept as histograms over
+    fixed log-scale buckets (``{bucket index: count}``, see
+    ``metrics.duration_bucket``), so that medians and p90s over any range of
+    days are read from a sum of buckets."""
+
+    day = models.DateField()
+    system = models.CharField(max_length=64)  # the AI system's slug, as in the trail
+    model_version = models.CharField(max_length=100)
+    received = models.PositiveIntegerField(default=0)
+    routed_human = models.PositiveIntegerField(default=0)
+    auto_finalized = models.PositiveIntegerField(default=0)
+    auto_adverse = models.PositiveIntegerField(default=0)
+    human_decided = models.PositiveIntegerField(default=0)
+    human_adverse = models.PositiveIntegerField(default=0)
+    agreed = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+    qa_reviewed = models.PositiveIntegerField(default=0)
+    qa_errors = models.PositiveIntegerField(default=0)
+    appeals_filed = models.PositiveIntegerField(default=0)
+    appeals_decided = models.PositiveIntegerField(default=0)
+    appeals_upheld = models.PositiveIntegerField(default=0)
+    appeals_overturned = models.PositiveIntegerField(default=0)
+    appeals_modified = models.PositiveIntegerField(default=0)
+    overdue = models.PositiveIntegerField(default=0)
+    # {"rule:<name>" | "qa_sample" | "system_stopped": count} of the cases routed to a person
+    routed_by = models.JSONField(default=dict)
+    # {outcome appealed: {"filed", "upheld", "overturned", "modified": count}}
+    appeals_by_basis = models.JSONField(default=dict)
+    decide_hist = models.JSONField(default=dict)  # received -> human decision
+    appeal_hist = models.JSONField(default=dict)  # appeal filed -> appeal decided
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "system", "model_version"], name="daily_rollup_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.system} {self.model_version}"
+
+
+class SegmentRollup(models.Model):
+    """Outcomes of one UTC day for one value of a fairness segment (a field
+    the AI system's policy names in ``fairness_segments``)."""
+
+    day = models.DateField()
+    system = models.CharField(max_length=64)
+    segment = models.CharField(max_length=100)  # e.g. "metadata.region"
+    value = models.CharField(max_length=100)  # "(none)" when the case has no such field
+    finalized = models.PositiveIntegerField(default=0)  # first final outcomes (AI or person)
+    adverse = models.PositiveIntegerField(default=0)
+    human_decided = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)
+    appeals_decided = models.PositiveIntegerField(default=0)
+    appeals_changed = models.PositiveIntegerField(default=0)  # overturned or modified
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "system", "segment", "value"], name="segment_rollup_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.system} {self.segment}={self.value}"

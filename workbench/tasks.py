@@ -25,3 +25,23 @@ def outbox_deliver(message_id: int) -> str:
 def outbox_sweep() -> int:
     """Enqueue delivery of every due outbox message (beat, every 30 s)."""
     return len(outbox_sweep_service())
+
+
+# Exports can be long: a generous limit, and no retry (a failed export is
+# marked failed, with its error, and can be asked for again).
+@shared_task(name="workbench.tasks.trail_export_run", time_limit=3600, soft_time_limit=3500)
+def trail_export_run(export_id: str) -> str:
+    """Write one trail export's file (after its request committed)."""
+    from workbench.services.export import export_run
+
+    return export_run(export_id=export_id).status
+
+
+# Safe to overlap: the update locks its cursor row, so a second run waits and
+# then finds nothing (or only what arrived since) to count.
+@shared_task(name="workbench.tasks.metrics_rollup", time_limit=300, soft_time_limit=280)
+def metrics_rollup() -> int:
+    """Count new trail events into the compliance rollups (beat, every minute)."""
+    from workbench.services.metrics import metrics_rollup_update
+
+    return metrics_rollup_update().events
