@@ -1,7 +1,8 @@
 """Claiming review tasks: leases, fencing tokens, release and expiry (DESIGN §3).
 
 Lock order everywhere a task and its case change: the task, then the case,
-then (inside ``trail_append``) the chain head.
+then (inside ``trail_append``) the chain head; for a claim on PostgreSQL the
+head is locked last of all, while the transaction commits.
 """
 
 from datetime import datetime, timedelta
