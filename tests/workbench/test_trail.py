@@ -344,3 +344,19 @@ def test_nested_in_a_callers_transaction_at_commit_events_are_chained_at_once(db
     with transaction.atomic():
         event = trail_append(action="x.claimed", actor=ACTOR, at_commit=True)
     assert event is not None and event.seq == TrailEvent.objects.get().seq
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_events_chained_at_commit_across_a_thousand_enqueue_the_checkpoint(
+    django_capture_on_commit_callbacks,
+):
+    with transaction.atomic():
+        append(999)
+    # Inside the block: its commit runs the callbacks and forgets them.
+    with transaction.atomic(), django_capture_on_commit_callbacks() as before:
+        trail_append(action="x.998", actor=ACTOR, at_commit=True)  # seq 1000
+    with transaction.atomic(), django_capture_on_commit_callbacks() as after:
+        trail_append(action="x.999", actor=ACTOR, at_commit=True)  # seq 1001
+    assert (len(before), len(after)) == (1, 0)
+    assert TrailEvent.objects.get(seq=1000).action == "x.998"
