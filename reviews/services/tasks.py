@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from reviews.models import Case, Queue, ReviewTask
+from workbench.db import prepared_statements
 from workbench.errors import WorkbenchError
 from workbench.models import AISystem, User
 from workbench.services.trail import Actor, TrailEntry, trail_append, trail_append_many
@@ -71,7 +72,9 @@ def _claim_skip_locked(user: User, queue_slug: str | None) -> ReviewTask | None:
     # the claim runs again (without looking, so it cannot go round forever).
     check_expired = True
     while True:
-        with transaction.atomic():
+        # Planning the claim's statement took ~1.5 ms of the database's CPU,
+        # more than running it: its plan is kept for the connection.
+        with transaction.atomic(), prepared_statements():
             expired, task = _take_skip_locked(user, queue_slug, check_expired)
             if task is not None:
                 _record_claim(user, task)
