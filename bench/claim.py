@@ -352,32 +352,31 @@ def skip_locked_worker(database_url: str, assignee: int, max_seconds: float, bar
 _worker_local = threading.local()
 
 
-def head_lock_timing_install() -> None:
-    """Measurement only: wrap the trail's ``_lock_head`` to time, per claim,
-    the wait for the chain head's row lock and how long it is then held (to
-    the end of the commit, when ``on_commit`` callbacks run). Behaviour is
-    unchanged."""
-    from django.db import transaction
+def commit_timing_install() -> None:
+    """Measurement only: time each claim's COMMIT. On PostgreSQL the claim's
+    ``case.claimed`` event is chained during its commit (a deferred trigger,
+    workbench migration 0006), so the commit is where the chain head's row
+    lock is waited for and held, with the WAL flush; the client cannot tell
+    the two apart (``pg_activity`` shows the waiting). The share of the phase
+    is the sum of the commits over the phase (above 100%: they overlap, i.e.
+    wait for each other). Behaviour is unchanged."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
-    import workbench.services.trail as trail
-
-    original = trail._lock_head
+    original = BaseDatabaseWrapper._commit
     if getattr(original, "bench_wrapped", False):
         return
 
-    def _lock_head():
-        asked = time.perf_counter()
-        head = original()
-        got = time.perf_counter()
-        waits = getattr(_worker_local, "head_waits", None)
-        if waits is not None:
-            waits.append(got - asked)
-            holds = _worker_local.head_holds
-            transaction.on_commit(lambda: holds.append(time.perf_counter() - got))
-        return head
+    def _commit(self):
+        started = time.perf_counter()
+        try:
+            return original(self)
+        finally:
+            times = getattr(_worker_local, "commits", None)
+            if times is not None:
+                times.append(time.perf_counter() - started)
 
-    _lock_head.bench_wrapped = True
-    trail._lock_head = _lock_head
+    _commit.bench_wrapped = True
+    BaseDatabaseWrapper._commit = _commit
 
 
 def service_worker(user_id: int, queue_slug: str, max_seconds: float, barrier) -> dict:
@@ -389,7 +388,7 @@ def service_worker(user_id: int, queue_slug: str, max_seconds: float, barrier) -
 
     ids, latencies, errors = [], [], []
     error_count, timed_out = 0, False
-    _worker_local.head_waits, _worker_local.head_holds = [], []
+    _worker_local.commits = []
     try:
         user = User.objects.get(pk=user_id)
         user_roles(user=user)  # groups prefetched, as the view does per request
@@ -423,8 +422,7 @@ def service_worker(user_id: int, queue_slug: str, max_seconds: float, barrier) -
         "error_count": error_count,
         "end": time.perf_counter(),
         "timed_out": timed_out,
-        "head_waits": _worker_local.head_waits,
-        "head_holds": _worker_local.head_holds,
+        "commits": _worker_local.commits,
     }
 
 
@@ -490,13 +488,10 @@ def phase_figures(results: list, start: float, cpu: dict) -> dict:
         "fatal": fatal,
         "cpu": cpu,
     }
-    waits = [x for r in done for x in r.get("head_waits", [])]
-    holds = [x for r in done for x in r.get("head_holds", [])]
-    if holds:
-        figures["trail_head_lock_wait"] = latency_summary(waits)
-        figures["trail_head_lock_held"] = latency_summary(holds)
-        # While one claim holds the head, no other can append: 1/hold is the ceiling.
-        figures["trail_head_lock_held_share"] = round(sum(holds) / seconds, 3)
+    commits = [x for r in done for x in r.get("commits", [])]
+    if commits:
+        figures["commit"] = latency_summary(commits)
+        figures["commit_share"] = round(sum(commits) / seconds, 3)
     return figures
 
 
@@ -511,7 +506,7 @@ def claim_serially(user_id: int, count: int, max_seconds: float) -> tuple[dict, 
 
     user = User.objects.get(pk=user_id)
     user_roles(user=user)
-    _worker_local.head_waits, _worker_local.head_holds = [], []
+    _worker_local.commits = []
     ids, latencies = [], []
     cpu = CpuSampler()
     start = time.perf_counter()
@@ -526,10 +521,9 @@ def claim_serially(user_id: int, count: int, max_seconds: float) -> tuple[dict, 
         "ids": ids,
         "latencies": latencies,
         "end": time.perf_counter(),
-        "head_waits": _worker_local.head_waits,
-        "head_holds": _worker_local.head_holds,
+        "commits": _worker_local.commits,
     }
-    _worker_local.head_waits = _worker_local.head_holds = None
+    _worker_local.commits = None
     figures = phase_figures([result], start, cpu.stop())
     del figures["per_worker"]
     return figures, ids
@@ -824,15 +818,15 @@ def run(args, info: dict, database: str) -> dict:
         print(f"  {q['ms']:7.2f} ms  {q['sql'][:150]}")
 
     # 4b. One reviewer alone: the uncontended cost of a claim.
-    head_lock_timing_install()
+    commit_timing_install()
     serial, serial_ids = claim_serially(made["probe"], SERIAL_CLAIMS, SERIAL_SECONDS)
     figures["one_reviewer"] = serial
     line = (
         f"one reviewer alone, {serial['claims']} claims: {serial['claims_per_s']:,.0f} claims/s, "
         f"p50 {serial['p50_ms']} ms, p95 {serial['p95_ms']} ms"
     )
-    if "trail_head_lock_held" in serial:
-        line += f"; trail head lock held p50 {serial['trail_head_lock_held']['p50_ms']} ms"
+    if "commit" in serial:
+        line += f"; COMMIT (chaining the event) p50 {serial['commit']['p50_ms']} ms"
     print(line, flush=True)
     if args.profile:
         profiled, profiled_ids = profile_claims(made["probe"], PROFILE_CLAIMS)
@@ -863,12 +857,12 @@ def run(args, info: dict, database: str) -> dict:
         f"{service['error_count']}, cpu {service['cpu']}",
         flush=True,
     )
-    if "trail_head_lock_held" in service:
-        held, wait = service["trail_head_lock_held"], service["trail_head_lock_wait"]
+    if "commit" in service:
+        commit = service["commit"]
         print(
-            f"  trail head lock per claim: waited p50 {wait['p50_ms']} / p95 {wait['p95_ms']} ms, "
-            f"held p50 {held['p50_ms']} / p95 {held['p95_ms']} / mean {held['mean_ms']} ms "
-            f"(held {service['trail_head_lock_held_share']:.0%} of the phase)"
+            f"  COMMIT per claim (waiting for the chain head, chaining, WAL flush): "
+            f"p50 {commit['p50_ms']} / p95 {commit['p95_ms']} / mean {commit['mean_ms']} ms "
+            f"({service['commit_share']:.0%} of the phase)"
         )
     print("  where the claimers' connections were (mean number, sampled every 20 ms):")
     for what, n in service["pg_activity"]["mean_connections_by_activity"].items():

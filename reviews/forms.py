@@ -8,10 +8,53 @@ errors are put back on the form, next to the field they name.
 import uuid
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 
 from reviews.models import ReasonCode
 from workbench.errors import WorkbenchError
 from workbench.models import User
+
+
+class QuickSelect(forms.Select):
+    """A ``<select>`` written by Python instead of a template per option.
+
+    Django renders every option through ``select_option.html``; for a reason
+    catalog of 60-odd codes that was about a third of the server time of the
+    case page with the decision form (bench/pages.py). Same markup: the
+    attributes Django adds (id, ``aria-describedby``, ...) come in ``attrs``,
+    and the first option whose value matches is selected. Flat choices only.
+    """
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final_attrs = {"name": name, **self.build_attrs(self.attrs, attrs)}
+        wanted = self.format_value(value)
+        chosen: set[str] = set()
+        options = []
+        for option_value, label in self.choices:
+            option_value = "" if option_value is None else str(option_value)
+            selected = option_value in wanted and (self.allow_multiple_selected or not chosen)
+            if selected:
+                chosen.add(option_value)
+            options.append((option_value, " selected" if selected else "", label))
+        return format_html(
+            "<select{}>{}</select>",
+            _attrs_html(final_attrs),
+            format_html_join("", '<option value="{}"{}>{}</option>', options),
+        )
+
+
+def _attrs_html(attrs: dict) -> str:
+    """Attributes as Django's ``attrs.html`` writes them: in order, False
+    left out, True as a bare name."""
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", key) if value is True else format_html(' {}="{}"', key, value),)
+            for key, value in attrs.items()
+            if value is not False
+        ),
+    )
 
 
 class DecisionForm(forms.Form):
@@ -29,10 +72,13 @@ class DecisionForm(forms.Form):
     outcome = forms.ChoiceField(
         label="Outcome",
         required=False,
-        widget=forms.Select(attrs={"data-shortcut": "o", "aria-keyshortcuts": "o"}),
+        widget=QuickSelect(attrs={"data-shortcut": "o", "aria-keyshortcuts": "o"}),
     )
     reason_code = forms.ChoiceField(
-        label="Reason", required=False, help_text="Required to override: why the outcome changes."
+        label="Reason",
+        required=False,
+        help_text="Required to override: why the outcome changes.",
+        widget=QuickSelect,
     )
     rationale = forms.CharField(
         label="Rationale",

@@ -191,10 +191,44 @@ class ReviewTask(models.Model):
             models.Index(
                 fields=["lease_expires_at"], condition=Q(status="claimed"), name="task_lease_expiry"
             ),
+            # The oldest due time of a queue's open and claimed tasks (one
+            # probe) and the supervisors' overdue counts.
+            models.Index(
+                fields=["queue", "due_at"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="task_active_due",
+            ),
         ]
 
     def __str__(self):
         return f"{self.kind} task for {self.case.reference}"
+
+
+class QueueTaskCount(models.Model):
+    """Open and claimed tasks per queue, kept by database triggers on the
+    task table (migration 0005) so that the queue pages read a few rows
+    instead of counting tens of thousands of open tasks on every view.
+
+    The queue's counts are the sums over its rows. On PostgreSQL each
+    connection adds its changes to a row of its own (``slot`` = its backend
+    pid), so concurrent claimers never wait on a shared counter row; the
+    beat folds those rows into ``slot`` 0 every minute
+    (``queue_task_counts_fold``). On SQLite, with one writer at a time,
+    there is only ``slot`` 0.
+    """
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="task_counts")
+    slot = models.IntegerField()
+    open = models.IntegerField(default=0)
+    claimed = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "slot"], name="queue_task_count_slot")
+        ]
+
+    def __str__(self):
+        return f"{self.queue_id}/{self.slot}: {self.open} open, {self.claimed} claimed"
 
 
 class ReasonCode(models.Model):

@@ -48,32 +48,46 @@ def api_client(system):
 @pytest.fixture(autouse=True)
 def _sqlite_trail_triggers_step_aside_for_flush(request):
     """Django empties the database after each transactional test with DELETE,
-    which SQLite's append-only trail triggers refuse. They are dropped for
-    that flush and put back before the next transactional test.
-    (PostgreSQL empties tables with TRUNCATE, which row triggers do not see.)"""
+    which SQLite's append-only trail triggers refuse (and which the queue
+    count triggers would count). They are dropped for that flush, and put
+    back at the start of every later test that uses the database (inside a
+    plain test's transaction, so rolled back with it: still missing for the
+    next flush). (PostgreSQL empties tables with TRUNCATE, which these
+    triggers do not see.)"""
     marker = request.node.get_closest_marker("django_db")
     transactional = (
         "transactional_db" in request.fixturenames
         or "live_server" in request.fixturenames
         or (marker is not None and marker.kwargs.get("transaction"))
     )
-    if not transactional or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    uses_db = transactional or marker is not None or "db" in request.fixturenames
+    if not uses_db or settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         yield
         return
     import importlib
 
-    request.getfixturevalue("transactional_db")  # set up before, torn down (flushed) after this
+    # Set up before, and torn down (for a transactional test: flushed) after this.
+    request.getfixturevalue("transactional_db" if transactional else "db")
 
     from django.db import connection
 
-    triggers = importlib.import_module("workbench.migrations.0002_roles_and_trail_triggers")
+    modules = [
+        importlib.import_module("workbench.migrations.0002_roles_and_trail_triggers"),
+        importlib.import_module("reviews.migrations.0005_queue_counts"),
+    ]
     with connection.cursor() as cursor:
-        for statement in triggers.SQLITE_TRIGGERS:
-            cursor.execute(statement.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1))
+        for triggers in modules:
+            for statement in triggers.SQLITE_TRIGGERS:
+                cursor.execute(
+                    statement.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1)
+                )
     yield
+    if not transactional:
+        return
     with connection.cursor() as cursor:
-        for statement in triggers.SQLITE_DROP:
-            cursor.execute(statement)
+        for triggers in modules:
+            for statement in triggers.SQLITE_DROP:
+                cursor.execute(statement)
 
 
 # --- A webhook receiver, shared by the outbox and the browser tests ------------------------

@@ -31,6 +31,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "queue-counts-fold": {
+        "task": "reviews.tasks.queue_counts_fold",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # The outbox's retry schedule and its catch-up for lost delivery tasks.
     # A sweep still queued when the next one is due is redundant: it expires.
     "outbox-sweep": {

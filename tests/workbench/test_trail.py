@@ -299,3 +299,98 @@ def test_a_prepared_body_is_the_rfc8785_form_of_the_whole_event(data):
         None,
         json.loads(rfc8785.dumps(data)),
     )
+
+
+CANONICAL_SAMPLES = [
+    None,
+    True,
+    0,
+    -(2**53) + 1,
+    2**53 - 1,
+    "".join(chr(c) for c in range(0x80)),  # every control character, quote and backslash
+    "é ✓ \u2028 \u2029 \ufeff \U0001f600 \ue000",
+    {"b": 1, "a": [1, "x", None, {"z": False, "y": ""}], "A": {}, "_": []},
+    {"task": 12, "kind": "review", "lease_expires_at": "2026-11-22T17:30:00.123456+00:00"},
+    # Not plain: the rfc8785 package writes these.
+    0.62,
+    1.0,
+    {"amount": 4200.5, "n": [1e21, -0.0]},
+    {"\U0001f600": 1, "\ue000": 2},  # keys sorted by UTF-16 code units, not code points
+]
+
+
+@pytest.mark.parametrize("value", CANONICAL_SAMPLES)
+def test_canonical_json_is_rfc8785(value):
+    from workbench.services.trail import canonical_json
+
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", ["\ud800", {"k": ["\udfff"]}, 2**53, float("nan")])
+def test_canonical_json_refuses_what_rfc8785_refuses(value):
+    from workbench.services.trail import canonical_json
+
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json(value)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_events_chained_at_commit_join_the_chain_when_the_transaction_commits():
+    """PostgreSQL: an outermost transaction's ``at_commit`` events are chained
+    by the deferred trigger while it commits; a rolled-back one leaves no
+    event, no gap and no pending row."""
+    with transaction.atomic():
+        trail_append(action="x.before", actor=ACTOR)  # chained at once
+        assert trail_append(action="x.claimed", actor=ACTOR, at_commit=True) is None
+        assert TrailEvent.objects.count() == 1  # not chained yet
+    with pytest.raises(RuntimeError), transaction.atomic():
+        trail_append(action="x.lost", actor=ACTOR, at_commit=True)
+        raise RuntimeError("the change fails")
+    with transaction.atomic():
+        trail_append_many(
+            [TrailEntry("x.many", ACTOR, data={"n": n}) for n in range(3)], at_commit=True
+        )
+        trail_append(action="x.last", actor=ACTOR, at_commit=True)
+    actions = list(TrailEvent.objects.order_by("seq").values_list("seq", "action"))
+    assert actions == [
+        (1, "x.before"),
+        (2, "x.claimed"),
+        (3, "x.many"),
+        (4, "x.many"),
+        (5, "x.many"),
+        (6, "x.last"),
+    ]
+    assert [json.loads(e.body)["data"] for e in TrailEvent.objects.filter(action="x.many")] == [
+        {"n": 0},
+        {"n": 1},
+        {"n": 2},
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM workbench_trailpending")
+        assert cursor.fetchone() == (0,)
+    assert trail_verify().ok
+    assert TrailHead.objects.get().seq == 6
+
+
+@pytest.mark.postgres
+def test_nested_in_a_callers_transaction_at_commit_events_are_chained_at_once(db):
+    with transaction.atomic():
+        event = trail_append(action="x.claimed", actor=ACTOR, at_commit=True)
+    assert event is not None and event.seq == TrailEvent.objects.get().seq
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_events_chained_at_commit_across_a_thousand_enqueue_the_checkpoint(
+    django_capture_on_commit_callbacks,
+):
+    with transaction.atomic():
+        append(999)
+    # Inside the block: its commit runs the callbacks and forgets them.
+    with transaction.atomic(), django_capture_on_commit_callbacks() as before:
+        trail_append(action="x.998", actor=ACTOR, at_commit=True)  # seq 1000
+    with transaction.atomic(), django_capture_on_commit_callbacks() as after:
+        trail_append(action="x.999", actor=ACTOR, at_commit=True)  # seq 1001
+    assert (len(before), len(after)) == (1, 0)
+    assert TrailEvent.objects.get(seq=1000).action == "x.998"

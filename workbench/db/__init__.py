@@ -1,5 +1,8 @@
 """Database helpers that the ORM does not offer."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import connection
 from django.db.models import Model
 
@@ -32,3 +35,28 @@ def bulk_insert(objs: list[Model], *, batch_size: int = 500) -> None:
             copy.write_row(
                 [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
             )
+
+
+@contextmanager
+def prepared_statements() -> Iterator[None]:
+    """Let PostgreSQL keep the plans of the statements run inside, for the
+    life of the connection (psycopg prepares each on its first run, and
+    reuses it on the next ones inside this block).
+
+    Django turns prepared statements off for every query (``prepare_threshold``
+    None), so that connection poolers in transaction mode keep working; a hot
+    path turns them on for itself when planning its statements costs more
+    than running them. Behind such a pooler this needs one that tracks
+    prepared statements (PgBouncer 1.21 or later, ``max_prepared_statements``).
+    Elsewhere than PostgreSQL it does nothing.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    previous, raw.prepare_threshold = raw.prepare_threshold, 0
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = previous
