@@ -22,11 +22,15 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        return
+    postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    broker = not settings.CELERY_TASK_ALWAYS_EAGER
     for item in items:
-        if "postgres" in item.keywords and not config.getoption("-m"):
+        if config.getoption("-m"):
+            continue
+        if "postgres" in item.keywords and not postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)"))
+        if "services" in item.keywords and not broker:
+            item.add_marker(pytest.mark.skip(reason="needs the Celery broker (REDIS_URL)"))
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@ from django.urls import include, path
 
 from reviews.api import router as cases_router
 from workbench.api import api
+from workbench.views import health
 
 api.add_router("/cases", cases_router)
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("accounts/", include("django.contrib.auth.urls")),

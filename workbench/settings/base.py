@@ -41,6 +41,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself (collectstatic first), with
+    # compression and far-future caching of hashed names in production.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "workbench.middleware.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -148,7 +151,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="workbench@localhost")
 # --- Static files and i18n -----------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT = VAR_DIR / "staticfiles"  # collectstatic writes here; WhiteNoise serves it
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Outside production the files are served from where they are (no collectstatic).
+WHITENOISE_USE_FINDERS = True
 # Evidence customers send with appeals: encrypted files, outside the web root,
 # served only through the staff view that checks who may see them.
 EVIDENCE_ROOT = Path(env("EVIDENCE_ROOT", default=str(VAR_DIR / "evidence")))

@@ -1,0 +1,72 @@
+"""Liveness, readiness, and the production settings' deploy check."""
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.test import Client
+
+from tests import factories
+from workbench.models import TrailHead
+
+
+def test_healthz_answers_without_touching_anything(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = Client().get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_readyz_checks_the_database_the_broker_and_the_trail_head(system):
+    factories.ingest(system, factories.claim_payload(1))
+    response = Client().get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok", "trail": "ok"},
+    }
+
+
+def test_readyz_is_503_when_the_trail_head_disagrees_with_the_last_event(system):
+    factories.ingest(system, factories.claim_payload(1))
+    TrailHead.objects.filter(id=1).update(seq=1)
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["trail"].startswith("error")
+
+
+@pytest.mark.services
+def test_readyz_is_503_when_the_broker_is_down(db, monkeypatch):
+    from workbench.celery import app
+
+    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"].startswith("error")
+
+
+def test_production_settings_pass_the_deploy_check():
+    key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "workbench.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "workbench.example.org",
+        "TRAIL_SIGNING_KEY": key.decode(),
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
