@@ -70,3 +70,33 @@ def test_production_settings_pass_the_deploy_check():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+def test_every_response_carries_a_request_id_and_json_log_lines_name_it(db):
+    import io
+    import json
+    import logging
+    import logging.config
+
+    reviewer = factories.UserFactory(role="reviewer")
+    client = factories.client_for(reviewer)
+    assert client.get("/healthz").headers["X-Request-ID"]  # made when none is sent
+
+    stream = io.StringIO()
+    config = settings.LOGGING
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(
+        logging.config.DictConfigurator(config).configure_filter(config["filters"]["request_id"])
+    )
+    formatter = config["formatters"]["json"]
+    handler.setFormatter(logging.config.DictConfigurator(config).configure_custom(dict(formatter)))
+    logger = logging.getLogger("workbench.views.exports")
+    logger.addHandler(handler)
+    try:
+        response = client.get("/compliance/export/", headers={"X-Request-ID": "req-7f3a"})
+    finally:
+        logger.removeHandler(handler)
+    assert response.status_code == 404 and response.headers["X-Request-ID"] == "req-7f3a"
+    line = json.loads(stream.getvalue().splitlines()[0])
+    assert line["request_id"] == "req-7f3a" and line["level"] == "WARNING"
+    assert "not a compliance officer" in line["message"]
