@@ -100,3 +100,15 @@ def test_every_response_carries_a_request_id_and_json_log_lines_name_it(db):
     line = json.loads(stream.getvalue().splitlines()[0])
     assert line["request_id"] == "req-7f3a" and line["level"] == "WARNING"
     assert "not a compliance officer" in line["message"]
+
+
+def test_metrics_show_queue_depth_and_the_oldest_due_task_to_the_scraper_only(system):
+    factories.ingest(system, factories.claim_payload(1))  # one open task in claims-review
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/metrics")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert 'workbench_queue_open_tasks{queue="claims-review"} 1.0' in text
+    assert 'workbench_queue_oldest_due_timestamp_seconds{queue="claims-review"}' in text
+    assert 'workbench_queue_oldest_overdue_seconds{queue="claims-review"} 0.0' in text
+    assert "django_http_requests_total_by_method_total" in text  # django-prometheus
+    assert Client(REMOTE_ADDR="203.0.113.5").get("/metrics").status_code == 404

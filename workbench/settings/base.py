@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_guid",
+    "django_prometheus",
     "template_partials",
     "ninja",
     "axes",
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of the request carries its id (X-Request-ID).
     "django_guid.middleware.guid_middleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the web process itself (collectstatic first), with
     # compression and far-future caching of hashed names in production.
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Turns django-ratelimit's refusal into RATELIMIT_VIEW's 429 page.
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: it turns a lockout into the login page's answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -207,6 +210,9 @@ WEB_MAX_BODY_BYTES = 2 * 1024 * 1024
 NOTICE_RATE_GET = env("NOTICE_RATE_GET", default="60/m")
 NOTICE_RATE_POST = env("NOTICE_RATE_POST", default="10/m")
 RATELIMIT_VIEW = "escalations.views.rate_limited"
+
+# Who may read /metrics (the Prometheus scraper): a list of client addresses.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # A request id on every log line of a request: taken from X-Request-ID when
 # a proxy sends one, else made; returned in the same header.

@@ -69,3 +69,17 @@ def _trail() -> str:
     if head is None or (head.seq, head.hash) != last:
         return "error: the head does not name the last event"
     return "ok"
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus metrics (django-prometheus, and the queue gauges of
+    ``reviews.metrics``), for the scraper's addresses only: everyone else
+    gets 404."""
+    from django.http import Http404
+    from django_prometheus.exports import ExportToDjangoView
+
+    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_IPS:
+        raise Http404("no such page")
+    return ExportToDjangoView(request)
