@@ -9,14 +9,16 @@ import json
 import math
 import re
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django_ratelimit.core import is_ratelimited
 from ninja import NinjaAPI, Query, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 from pydantic import Field
 
-from workbench.errors import WorkbenchError
+from workbench.errors import RateLimited, WorkbenchError
 from workbench.models import APIKey, Role
 from workbench.selectors import trail_events_after, trail_head
 from workbench.services import AuthenticationFailed, api_key_authenticate, trail_public_key_pem
@@ -114,6 +116,19 @@ class ApiKeyAuth(HttpBearer):
             request.auth_problem = exc.message
             return None
         request.api_key = key
+        # Per key, so that one runaway client cannot starve the others; a
+        # batch of up to 1,000 cases counts once.
+        if is_ratelimited(
+            request,
+            group="api-key",
+            key=lambda group, request: key.prefix,
+            rate=settings.API_RATE_PER_KEY,
+            increment=True,
+        ):
+            raise RateLimited(
+                f"too many requests for this API key (limit {settings.API_RATE_PER_KEY}); "
+                f"retry in {RateLimited.retry_after} s"
+            )
         return key
 
 
@@ -148,9 +163,12 @@ def error_response(request, *, status: int, code: str, message: str, fields=None
 
 @api.exception_handler(WorkbenchError)
 def _workbench_error(request, exc: WorkbenchError):
-    return error_response(
+    response = error_response(
         request, status=exc.status, code=exc.code, message=exc.message, fields=exc.fields
     )
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)

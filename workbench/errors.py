@@ -42,3 +42,11 @@ class PayloadTooLarge(WorkbenchError):
 class Unavailable(WorkbenchError):
     code = "unavailable"
     status = 503
+
+
+class RateLimited(WorkbenchError):
+    """Too many requests for one key in the current window; try again later."""
+
+    code = "rate_limited"
+    status = 429
+    retry_after = 60  # seconds: the longest window a limit here uses

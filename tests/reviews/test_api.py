@@ -795,3 +795,17 @@ def test_large_whole_numbers_in_free_json_are_kept(api_client):
 
     assert response.status_code == 201, response.content
     assert Case.objects.get().metadata["member_no"] == 10**30
+
+
+def test_each_api_key_has_its_own_rate_limit(system, settings):
+    # Fresh keys: their counts start at zero (no cache clearing, which on
+    # Redis would flush the broker's database too).
+    settings.API_RATE_PER_KEY = "3/m"
+    busy, other = factories.api_client(system), factories.api_client(system)
+    statuses = [busy.get("/api/v1/cases/WB-NONE-NONE").status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    refused = busy.get("/api/v1/cases/WB-NONE-NONE")
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused.headers["Retry-After"] == "60"
+    # Another key of the same system is not held back.
+    assert other.get("/api/v1/cases/WB-NONE-NONE").status_code == 404

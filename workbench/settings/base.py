@@ -198,6 +198,8 @@ TRAIL_CHECKPOINT_MAX_AGE_SECONDS = 3600
 API_MAX_BODY_BYTES = 1024 * 1024
 API_MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024
 API_MAX_BATCH_ITEMS = 1000
+# Requests per API key (a batch counts once), counted in the cache.
+API_RATE_PER_KEY = env("API_RATE_PER_KEY", default="600/m")
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
 # Web forms: an appeal with its evidence (5 files of 10 MB), everything else small.
 APPEAL_MAX_BODY_BYTES = 52 * 1024 * 1024

@@ -34,6 +34,7 @@ TRAIL_SIGNING_KEY_FILE = Path(tempfile.gettempdir()) / "workbench-test-unused.pe
 
 # Many requests from one address; the rate-limit test sets its own rates.
 NOTICE_RATE_GET = NOTICE_RATE_POST = "100000/m"
+API_RATE_PER_KEY = "100000/m"
 
 # Evidence files of the run go to a scratch directory.
 EVIDENCE_ROOT = Path(tempfile.mkdtemp(prefix="workbench-test-evidence-"))
