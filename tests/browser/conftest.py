@@ -68,10 +68,22 @@ def browser():
 @pytest.fixture
 def page(browser, request):
     """A fresh browser context (no cookies) and page; a screenshot of it goes
-    to var/browser-failures/<test>.png when the test fails."""
+    to var/browser-failures/<test>.png when the test fails, and the test fails
+    if the page broke the Content-Security-Policy."""
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # Chromium reports what the Content-Security-Policy refused on its console:
+    # any such refusal fails the test (no inline script or style anywhere).
+    refused = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     reports = request.node.stash.get(REPORTS, {})
     if any(report.failed for report in reports.values()):
@@ -82,6 +94,7 @@ def page(browser, request):
         except PlaywrightError as exc:  # the test's own failure is the one to report
             print(f"no screenshot of the failure: {exc}")
     context.close()
+    assert not refused, f"the Content-Security-Policy refused: {refused}"
 
 
 @pytest.fixture

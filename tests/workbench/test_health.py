@@ -112,3 +112,12 @@ def test_metrics_show_queue_depth_and_the_oldest_due_task_to_the_scraper_only(sy
     assert 'workbench_queue_oldest_overdue_seconds{queue="claims-review"} 0.0' in text
     assert "django_http_requests_total_by_method_total" in text  # django-prometheus
     assert Client(REMOTE_ADDR="203.0.113.5").get("/metrics").status_code == 404
+
+
+def test_pages_carry_a_content_security_policy_without_inline_script(db):
+    response = Client().get("/accounts/login/")
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "<script>" not in response.content.decode()  # only <script src=...>
