@@ -140,6 +140,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "workbench.views.login_locked_out"
+# How many reverse proxies stand in front of the web processes (each appends
+# to X-Forwarded-For); 0 trusts no header. workbench.http.client_ip applies it
+# for the lockout, the rate limits and the metrics allowlist.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "workbench.http.client_ip"
+RATELIMIT_IP_META_KEY = "workbench.http.client_ip"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

@@ -13,6 +13,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from workbench.http import client_ip
 from workbench.models import TrailEvent, TrailHead
 
 BROKER_TIMEOUT = 2  # seconds
@@ -80,6 +81,6 @@ def metrics(request):
     from django.http import Http404
     from django_prometheus.exports import ExportToDjangoView
 
-    if request.META.get("REMOTE_ADDR") not in settings.METRICS_ALLOWED_IPS:
+    if client_ip(request) not in settings.METRICS_ALLOWED_IPS:
         raise Http404("no such page")
     return ExportToDjangoView(request)
