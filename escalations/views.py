@@ -53,7 +53,7 @@ from reviews.views import redirect_to
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import AISystem, Role
 from workbench.services import Actor, ai_system_set_stopped
-from workbench.views.exports import require_compliance
+from workbench.views import require_compliance
 
 
 def _require_supervisor(request) -> None:

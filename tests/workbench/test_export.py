@@ -215,7 +215,7 @@ def test_a_large_export_runs_in_celery_with_progress_then_downloads(system, dana
 @pytest.mark.parametrize("role", ["reviewer", "supervisor", "appeal_reviewer", "admin"])
 def test_the_export_is_for_compliance_officers_only_and_refusals_are_logged(db, role, caplog):
     user = factories.UserFactory(role=role)
-    with caplog.at_level(logging.WARNING, logger="workbench.views.exports"):
+    with caplog.at_level(logging.WARNING, logger="workbench.compliance"):
         assert client_for(user).get("/compliance/export/").status_code == 404
         assert client_for(user).post("/compliance/export/", {"format": "csv"}).status_code == 404
     assert "not a compliance officer" in caplog.text

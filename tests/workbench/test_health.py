@@ -90,7 +90,7 @@ def test_every_response_carries_a_request_id_and_json_log_lines_name_it(db):
     )
     formatter = config["formatters"]["json"]
     handler.setFormatter(logging.config.DictConfigurator(config).configure_custom(dict(formatter)))
-    logger = logging.getLogger("workbench.views.exports")
+    logger = logging.getLogger("workbench.compliance")  # the compliance guard's log
     logger.addHandler(handler)
     try:
         response = client.get("/compliance/export/", headers={"X-Request-ID": "req-7f3a"})

@@ -5,24 +5,21 @@ validates its query string, calls one selector or service, and renders; the
 dashboard's figures region is also its htmx fragment (``#metrics``).
 """
 
-import logging
 from datetime import date, timedelta
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from reviews.selectors import user_roles
 from workbench.compliance import FAIRNESS_METRICS, compliance_dashboard, default_range
 from workbench.forms import ExportForm
-from workbench.models import Role
 from workbench.services.metrics import automation_bias_report, transparency_render
+from workbench.views import require_compliance
 
-logger = logging.getLogger("workbench.compliance")
 MAX_DAYS = 3 * 366
 
 
@@ -56,20 +53,10 @@ class WeekForm(forms.Form):
         return day - timedelta(days=day.weekday())
 
 
-def _require_compliance(request) -> None:
-    if Role.COMPLIANCE not in user_roles(user=request.user):
-        logger.warning(
-            "compliance page refused to %s (not in the compliance role): %s",
-            request.user.get_username(),
-            request.path,
-        )
-        raise Http404("no such page")
-
-
 @login_required
 @require_GET
 def dashboard(request):
-    _require_compliance(request)
+    require_compliance(request)
     form = RangeForm(request.GET)
     start, end = form.range()
     context = {
@@ -87,7 +74,7 @@ def dashboard(request):
 @require_GET
 def reviewers(request):
     """The automation-bias (rubber-stamp) report of one week."""
-    _require_compliance(request)
+    require_compliance(request)
     form = WeekForm(request.GET)
     report = automation_bias_report(week_start=form.monday())
     context = {
@@ -108,7 +95,7 @@ def reviewers(request):
 @require_GET
 def transparency(request):
     """The transparency report (DSA Art. 24) of a date range, as a download."""
-    _require_compliance(request)
+    require_compliance(request)
     form = TransparencyForm(request.GET)
     start, end = form.range()
     fmt = (form.cleaned_data.get("format") if form.is_valid() else "") or "csv"

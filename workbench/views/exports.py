@@ -6,8 +6,6 @@ the browser; more are written by Celery while the page shows the progress
 Compliance officers only; anyone else gets 404, and the attempt is logged.
 """
 
-import logging
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, StreamingHttpResponse
@@ -16,7 +14,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from workbench.forms import ExportForm
-from workbench.models import Role, TrailExport
+from workbench.models import TrailExport
 from workbench.services import Actor
 from workbench.services.export import (
     export_file_name,
@@ -26,21 +24,9 @@ from workbench.services.export import (
     export_start,
     export_stream,
 )
+from workbench.views import require_compliance
 
-log = logging.getLogger(__name__)
 CONTENT_TYPES = {"bundle": "application/zip", "jsonl": "application/x-ndjson", "csv": "text/csv"}
-
-
-def require_compliance(request) -> None:
-    """404 for anyone but a compliance officer, with a warning in the log."""
-    if not request.user.has_role(Role.COMPLIANCE):
-        log.warning(
-            "refused %s %s to %s: not a compliance officer",
-            request.method,
-            request.path,
-            request.user.get_username(),
-        )
-        raise Http404("no such page")
 
 
 @login_required
