@@ -7,7 +7,6 @@ URL, calls one service and comes back to the board: a redirect without
 JavaScript, the board fragment with htmx.
 """
 
-import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -49,7 +48,7 @@ from reviews.services.tasks import (
     task_release,
     task_release_by_supervisor,
 )
-from reviews.views import redirect_to
+from reviews.views import form_with_fresh_key, redirect_to
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import AISystem, Role
 from workbench.services import Actor, ai_system_set_stopped
@@ -329,7 +328,7 @@ class AppealPage:
             )
         except WorkbenchError as error:
             form.add_service_error(error)
-            form = _with_new_key(form)
+            form = form_with_fresh_key(form)
             return self.render(form=form, status=error.status)
         messages.success(
             request,
@@ -369,13 +368,6 @@ class AppealPage:
             "now": timezone.now(),
         }
         return render(self.request, "escalations/appeal.html", context, status=status)
-
-
-def _with_new_key(form):
-    data = form.data.copy()
-    data["idempotency_key"] = uuid.uuid4().hex
-    form.data = data
-    return form
 
 
 @login_required

@@ -234,7 +234,7 @@ class CasePage:
                 reason_codes=self.reason_codes,
             )
         elif form is not None:
-            form = _with_fresh_key(form, held if held and held == failed_task else None)
+            form = form_with_fresh_key(form, held if held and held == failed_task else None)
         form_live = held is not None and (failed_task is None or failed_task.pk == held.pk)
         route = case.route or {}
         context = {
@@ -283,7 +283,7 @@ class CasePage:
         return codes
 
 
-def _with_fresh_key(form: DecisionForm, held: ReviewTask | None) -> DecisionForm:
+def form_with_fresh_key(form, held: ReviewTask | None = None):
     """The form as the user sent it, with a new idempotency key (each render
     is its own decision) and, if they hold the task again, its new token."""
     data = form.data.copy()

@@ -22,9 +22,10 @@ from escalations.selectors import (
     case_is_urgent,
 )
 from escalations.services.evidence import evidence_check, evidence_discard, evidence_store
-from reviews.models import Case, ReasonCode, ReviewTask, Subject
+from reviews.models import Case, ReviewTask, Subject
 from reviews.services.decisions import case_outcome_payload
 from reviews.services.notices import notice_url
+from reviews.services.reason_codes import reason_code_problem
 from reviews.services.subjects import contact_open, subject_open, subject_seal
 from reviews.services.tasks import TaskError, task_locked_for
 from workbench.errors import Conflict, Invalid
@@ -383,15 +384,9 @@ def _checked(case, appeal, outcome, final_outcome, reason_code, reasons) -> str:
                 "message": f"keep the reasons under {MAX_REASONS_CHARS:,} characters",
             }
         )
-    if (
-        reason_code
-        and not ReasonCode.objects.filter(
-            system_id=case.system_id, code=reason_code, active=True
-        ).exists()
-    ):
-        problems.append(
-            {"path": "reason_code", "message": f"{reason_code!r} is not in this system's catalog"}
-        )
+    problem = reason_code_problem(system_id=case.system_id, code=reason_code)
+    if problem:
+        problems.append(problem)
     if problems:
         raise Invalid("the appeal decision is incomplete", "invalid", fields=problems)
     return final_outcome

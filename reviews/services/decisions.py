@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
+from reviews.services.reason_codes import reason_code_problem
 from reviews.services.tasks import TaskError, task_locked_for
 from workbench.errors import Invalid
 from workbench.models import Role, User
@@ -129,18 +130,9 @@ def _checked(decision: DecisionInput, case: Case) -> str:
         )
     if decision.verdict == Verdict.OVERRIDE and not decision.reason_code:
         problems.append({"path": "reason_code", "message": "choose the reason for the override"})
-    if (
-        decision.reason_code
-        and not ReasonCode.objects.filter(
-            system_id=case.system_id, code=decision.reason_code, active=True
-        ).exists()
-    ):
-        problems.append(
-            {
-                "path": "reason_code",
-                "message": f"{decision.reason_code!r} is not in this system's catalog",
-            }
-        )
+    problem = reason_code_problem(system_id=case.system_id, code=decision.reason_code)
+    if problem:
+        problems.append(problem)
     if problems:
         raise Invalid("the decision is incomplete", "invalid", fields=problems)
     return outcome if decision.verdict != Verdict.ESCALATE else ""

@@ -186,3 +186,11 @@ def _normalize(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
     if MARKUP.search(text):
         problems.append(("customer_text", "must be plain text, without markup (tags or entities)"))
     return entry, problems
+
+
+def reason_code_problem(*, system_id: int, code: str) -> dict | None:
+    """The form problem of a chosen reason code that is not an active code of
+    the system's catalog; None when it is one, or when none was chosen."""
+    if not code or ReasonCode.objects.filter(system_id=system_id, code=code, active=True).exists():
+        return None
+    return {"path": "reason_code", "message": f"{code!r} is not in this system's catalog"}
