@@ -5,8 +5,11 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -177,3 +180,51 @@ def table(rows: list[tuple], headers: tuple) -> str:
 
 def fail(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr)
+
+
+@contextmanager
+def scratch_database(prefix: str, *, keep: bool = False):
+    """A fresh PostgreSQL database and a temporary directory, with the
+    environment Django needs to use them (no Redis: Celery eager; DEBUG off;
+    a throw-away trail signing key). Yields the database name; drops both at
+    the end unless ``keep``."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    database = pg_database_create(prefix.replace("-", "_"))
+    os.environ.pop("REDIS_URL", None)
+    os.environ.update(
+        DATABASE_URL=pg_url(database),
+        DJANGO_SETTINGS_MODULE="workbench.settings.local",
+        DJANGO_DEBUG="false",
+        LOG_LEVEL="WARNING",
+        TRAIL_SIGNING_KEY_FILE=str(tmp / "trail-signing-key.pem"),
+    )
+    try:
+        yield database
+    finally:
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 (Django may not be set up yet)
+            pass
+        if keep:
+            print(f"kept database {database}")
+        else:
+            pg_database_drop(database)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def results_merge(filename: str, key: str, figures: dict) -> Path:
+    """Put ``figures`` under ``key`` in ``bench/results/<filename>``, keeping
+    the other keys' figures (runs of other sizes or modes)."""
+    merged = {}
+    existing = RESULTS / filename
+    if existing.exists():
+        try:
+            merged = json.loads(existing.read_text())
+        except ValueError:
+            merged = {}
+    merged[key] = figures
+    path = write_results(filename, merged)
+    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    return path

@@ -42,15 +42,12 @@ runs inline, in the claiming worker, after its commit.
 """
 
 import argparse
-import json
 import multiprocessing
 import os
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 from _cases import (
     cases_and_tasks_insert,
@@ -66,13 +63,12 @@ from _common import (
     ROOT,
     CpuSampler,
     machine,
-    pg_database_create,
-    pg_database_drop,
     pg_url,
     pg_version,
     print_machine,
+    results_merge,
+    scratch_database,
     table,
-    write_results,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -153,32 +149,8 @@ def main() -> int:
         f"PostgreSQL {info['postgresql']} at 127.0.0.1:5432; {args.reviewers} reviewers as "
         f"{args.mode}; {args.tasks:,} open tasks"
     )
-    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-claim-"))
-    database = pg_database_create("workbench_bench_claim")
-    os.environ.pop("REDIS_URL", None)
-    os.environ.update(
-        DATABASE_URL=pg_url(database),
-        DJANGO_SETTINGS_MODULE="workbench.settings.local",
-        DJANGO_DEBUG="false",
-        LOG_LEVEL="WARNING",
-        TRAIL_SIGNING_KEY_FILE=str(tmp / "trail-signing-key.pem"),
-    )
-    try:
+    with scratch_database("workbench-bench-claim", keep=args.keep) as database:
         figures = run(args, info, database)
-    finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001 (Django may not be set up yet)
-            pass
-        if args.keep:
-            print(f"kept database {database}")
-        else:
-            pg_database_drop(database)
-        for path in tmp.iterdir():
-            path.unlink()
-        tmp.rmdir()
 
     info["loadavg_at_end"] = os.getloadavg()
     print(
@@ -187,16 +159,7 @@ def main() -> int:
         + ", at end "
         + ", ".join(f"{x:.2f}" for x in info["loadavg_at_end"])
     )
-    merged = {}
-    existing = RESULTS / "claim.json"
-    if existing.exists():
-        try:
-            merged = json.loads(existing.read_text())
-        except ValueError:
-            merged = {}
-    merged[f"{args.mode}-{args.tasks}"] = figures
-    path = write_results("claim.json", merged)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    results_merge("claim.json", f"{args.mode}-{args.tasks}", figures)
     return 0 if figures["checks"]["ok"] else 1
 
 

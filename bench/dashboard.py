@@ -36,13 +36,9 @@ at the end), with ``DEBUG`` false:
 """
 
 import argparse
-import json
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from _cases import (
     cases_and_tasks_insert,
@@ -53,17 +49,14 @@ from _cases import (
     variants_load,
 )
 from _common import (
-    RESULTS,
     ROOT,
     CpuSampler,
     machine,
-    pg_database_create,
-    pg_database_drop,
-    pg_url,
     pg_version,
     print_machine,
+    results_merge,
+    scratch_database,
     table,
-    write_results,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -95,46 +88,13 @@ def main() -> int:
     info["postgresql"] = pg_version()
     print_machine(info)
     print(f"PostgreSQL {info['postgresql']} at 127.0.0.1:5432; {args.cases:,} cases")
-    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-dashboard-"))
-    database = pg_database_create("workbench_bench_dashboard")
-    os.environ.pop("REDIS_URL", None)
-    os.environ.update(
-        DATABASE_URL=pg_url(database),
-        DJANGO_SETTINGS_MODULE="workbench.settings.local",
-        DJANGO_DEBUG="false",
-        LOG_LEVEL="WARNING",
-        TRAIL_SIGNING_KEY_FILE=str(tmp / "trail-signing-key.pem"),
-    )
-    try:
+    with scratch_database("workbench-bench-dashboard", keep=args.keep):
         import django
 
         django.setup()
         figures = run(args)
-    finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001 (Django may not be set up yet)
-            pass
-        if args.keep:
-            print(f"kept database {database}")
-        else:
-            pg_database_drop(database)
-        for path in tmp.iterdir():
-            path.unlink()
-        tmp.rmdir()
     figures["machine"] = info
-    merged = {}
-    existing = RESULTS / "dashboard.json"
-    if existing.exists():
-        try:
-            merged = json.loads(existing.read_text())
-        except ValueError:
-            merged = {}
-    merged[str(args.cases)] = figures
-    path = write_results("dashboard.json", merged)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    results_merge("dashboard.json", str(args.cases), figures)
     return 0 if figures["ok"] else 1
 
 
