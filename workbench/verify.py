@@ -790,7 +790,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     if not args.quiet:
-        print(_summary(report, time.perf_counter() - started, expected is not None))
+        try:
+            print(_summary(report, time.perf_counter() - started, expected is not None))
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader left (``| head``): the verdict is the exit status.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the interpreter's exit flush
     return 0
 
 

@@ -1089,3 +1089,18 @@ def test_report_numbers_come_from_a_real_run(capsys, tmp_path):
     code, out, _ = run(capsys, bundle)
     assert code == 0 and "1,500 event(s)" in out and "2 tree root(s)" in out
     assert out.count("\n") == 4
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(good_range):
+    """``python -m workbench.verify bundle.zip | head -1``: the pipe closes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.verify", str(good_range)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # as head does, before the summary is written
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait() == 0
+    assert "Traceback" not in stderr
