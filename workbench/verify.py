@@ -10,17 +10,23 @@ this one file is enough to check a bundle (``python verify.py BUNDLE.zip``).
 
 Speed: ``events.jsonl`` streams from the zip and is never held whole. A
 reader thread inflates it and digests it for the manifest (zlib and hashlib
-release the GIL on large buffers) while the main thread checks the lines.
-The hashed body is cut out of each line by position, as the spec defines it,
-so no JSON is parsed per event: one ``rfind``, one anchored regular
-expression that validates the fixed tail of the line, one SHA-256.
+release the GIL on large buffers). The hashed body is cut out of each line by
+position, as the spec defines it, so no JSON is parsed per event: one
+``rfind``, slices that validate the fixed tail of the line, one SHA-256.
+Every line carries its own ``prev_hash``, so a range bundle's lines are
+checked in blocks of about 4 MB, by one worker process per CPU when
+events.jsonl is large (``--jobs``); only the seams between blocks, and the
+Merkle subtrees that span them, are checked in order (see ``_check_range``).
 """
 
 import argparse
 import base64
 import binascii
+import collections
 import hashlib
 import json
+import mmap
+import multiprocessing
 import os
 import queue
 import re
@@ -31,7 +37,9 @@ import time
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 
 try:
     from cryptography.exceptions import InvalidSignature
@@ -51,6 +59,9 @@ MAX_LINE = 16 << 20  # a longer line is refused rather than buffered
 MAX_MANIFEST = 1 << 20
 MAX_PEM = 64 << 10
 MAX_PATH = 64  # an audit path has at most log2(tree size) elements
+# events.jsonl from this size on is checked by worker processes (starting
+# them costs about a tenth of a second; 32 MB is about 50,000 events).
+PARALLEL_MIN_BYTES = 32 << 20
 
 # Everything on an event line from its top-level "hash" on: RFC 8785 puts
 # hash, prev_hash, seq and system last, in this order (docs/bundle.md).
@@ -202,17 +213,30 @@ class Member:
         self.finish()
         return data
 
-    def line_batches(self) -> Iterator[list[bytes]]:
-        """Lists of whole lines, without their ``\\n``."""
+    def blocks(self) -> Iterator[bytes]:
+        """Runs of whole lines, each with its ``\\n`` (one copy of the data)."""
         rest = b""
         for chunk in self.chunks():
-            lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
-            rest = lines.pop()
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                rest += chunk
+            elif rest:
+                yield b"".join((rest, memoryview(chunk)[:cut]))
+                rest = chunk[cut:]
+            else:
+                yield chunk if cut == len(chunk) else chunk[:cut]
+                rest = chunk[cut:]
             if len(rest) > MAX_LINE:
                 raise Failure(f"{self.name}: a line longer than {MAX_LINE} bytes")
-            yield lines
         if rest:
             raise Failure(f"{self.name}: the last line does not end with a newline")
+
+    def line_batches(self) -> Iterator[list[bytes]]:
+        """Lists of whole lines, without their ``\\n``."""
+        for blob in self.blocks():
+            lines = blob.split(b"\n")
+            lines.pop()
+            yield lines
 
     def finish(self) -> None:
         if self.size != self.expected["bytes"]:
@@ -456,79 +480,300 @@ def _range_line_problem(line: bytes, number: int, expected: int) -> Failure:
     )
 
 
-def _check_range(
-    events: Member, first: int, last: int, checkpoints: list[Checkpoint]
-) -> tuple[int, int]:
-    """Checks 1-6 of a range bundle, streaming. Returns (events, tree roots recomputed)."""
+# --- The events of a range bundle ------------------------------------------------------------
+#
+# Every line carries its own prev_hash, so the lines can be checked in blocks,
+# each on its own (``_check_block``: format, seq, each hash, the links inside
+# the block, the checkpoint hashes, the block's own Merkle subtrees), by
+# worker processes when the bundle is large; ``_check_range`` then puts the
+# blocks together in order: the seq and the link at the start of each block,
+# the tree roots at the checkpoints. The first problem reported is the same
+# either way: a block stops at its first problem, and what only
+# ``_check_range`` can check of a block's first line is checked in the place
+# it has in the line's own order of checks.
+
+
+@dataclass
+class Block:
+    """What ``_check_block`` makes of a run of whole lines."""
+
+    lines: int
+    first_seq: int = 0  # the first line's seq, if it could be read
+    first_prev: bytes = b""  # the first line's prev_hash (hex)
+    last_hex: bytes = b""  # the last line's hash (hex)
+    # Merkle: the roots of the perfect subtrees the block's leaves make up by
+    # themselves, left to right (their sizes: ``_subtree_sizes``); and the
+    # same up to each checkpoint that has a tree root.
+    nodes: list[bytes] = field(default_factory=list)
+    at_checkpoints: list[tuple[int, list[bytes]]] = field(default_factory=list)
+    failure: str | None = None  # the block's first problem
+    failed_at: int = -1  # on which line of the block
+    before_link: bool = False  # on line 0, found before its link is checked
+
+
+def _check_block(
+    blob: bytes, first: int, last: int, stops: dict[int, tuple[bytes, bool]], trees: bool
+) -> Block:
+    """Whole lines of a range bundle from ``first`` to ``last`` (``blob``:
+    each line ends with ``\\n``), from the seq the first of them gives.
+    ``stops``: the hash (hex) of each checkpoint, and whether it has a tree
+    root. Runs in a worker process: plain values in and out."""
     sha256, small, hexlify = hashlib.sha256, _small_sha256, binascii.hexlify
-    inside = [cp for cp in checkpoints if first <= cp.seq <= last]
-    stops = iter(inside)
-    stop = next(stops, None)
-    next_stop = stop.seq if stop else -1
-    # The tree over events 1..seq can be rebuilt only from the first event on.
-    trees = first == 1 and any(cp.tree_root for cp in inside)
-    frontier: list[bytes] = []
-    roots = 0
-    expected = first
-    prev_hex: bytes | None = GENESIS.encode() if first == 1 else None
-    prev = bytes(32)
+    lines = blob.split(b"\n")
+    lines.pop()  # after the last newline
+    block = Block(len(lines))
+    nodes = block.nodes
+    i = lines[0].rfind(_HASH_AT)
+    m = _TAIL.match(lines[0], i) if i >= 0 else None
+    if m is None:  # _check_range names the line
+        block.failed_at, block.before_link = 0, True
+        return block
+    seq = expected = block.first_seq = int(m.group(3))
     tails: set[bytes] = set()  # the ',"system":…}' ends seen valid (few distinct)
-    for lines in events.line_batches():
-        for line in lines:
-            i = line.rfind(_HASH_AT)
-            mark = b'","seq":%d,"system":' % expected
-            if i < 0 or line[i + 73 : i + 88] != _PREV_AT or not line.startswith(mark, i + 152):
-                raise _range_line_problem(line, expected - first + 1, expected)
-            tail = line[i + 152 + len(mark) :]
-            if tail not in tails:
-                if not _SYSTEM.match(tail):
-                    raise _bad_line(expected - first + 1, expected)
-                if len(tails) < 4096:
-                    tails.add(tail)
-            if expected > last:
-                raise Failure(f"events.jsonl seq {expected}: beyond range.last_seq {last}")
-            prev_hash = line[i + 88 : i + 152]
-            if prev_hex is None:
-                try:
-                    prev = binascii.unhexlify(prev_hash)
-                except (binascii.Error, ValueError):
-                    raise _bad_line(1, expected) from None
-                if hexlify(prev) != prev_hash:
-                    raise _bad_line(1, expected)
-            elif prev_hash != prev_hex:
-                if expected == 1:
-                    raise Failure("events.jsonl seq 1: prev_hash is not 64 zeros")
-                raise Failure(
+    prev_hex = prev = b""
+
+    def fail(failure: Failure, before_link: bool = False) -> Block:
+        block.failure, block.failed_at = str(failure), expected - seq
+        block.before_link = before_link
+        return block
+
+    for line in lines:
+        i = line.rfind(_HASH_AT)
+        mark = b'","seq":%d,"system":' % expected
+        if i < 0 or line[i + 73 : i + 88] != _PREV_AT or not line.startswith(mark, i + 152):
+            return fail(_range_line_problem(line, expected - first + 1, expected), True)
+        tail = line[i + 152 + len(mark) :]
+        if tail not in tails:
+            if not _SYSTEM.match(tail):
+                return fail(_bad_line(expected - first + 1, expected), True)
+            if len(tails) < 4096:
+                tails.add(tail)
+        if expected > last:
+            return fail(Failure(f"events.jsonl seq {expected}: beyond range.last_seq {last}"), True)
+        prev_hash = line[i + 88 : i + 152]
+        if expected == seq:
+            # Its link to the block before is _check_range's; the very first
+            # line of a bundle that starts after seq 1 is linked to nothing.
+            block.first_prev = prev_hash
+            try:
+                prev = binascii.unhexlify(prev_hash)
+            except (binascii.Error, ValueError):
+                return fail(_bad_line(1, expected))
+            if hexlify(prev) != prev_hash:
+                return fail(_bad_line(1, expected))
+        elif prev_hash != prev_hex:
+            return fail(
+                Failure(
                     f"events.jsonl seq {expected}: prev_hash is not the hash of seq {expected - 1}"
                 )
-            # The hashed body: the line without '"hash":"…","prev_hash":"…",'.
-            digest = sha256(prev + line[: i + 1] + line[i + 1 + _CUT :]).digest()
-            prev_hex = hexlify(digest)
-            digest_hex = line[i + 9 : i + 73]
-            if prev_hex != digest_hex:
-                raise Failure(f"events.jsonl seq {expected}: hash does not match the event")
-            prev = digest
-            if trees:
-                node, k = small(b"\x00" + digest).digest(), expected
-                while not k & 1:
-                    node = small(b"\x01" + frontier.pop() + node).digest()
-                    k >>= 1
-                frontier.append(node)
-            if expected == next_stop:
-                if stop.hash != digest_hex.decode():
-                    raise Failure(
+            )
+        # The hashed body: the line without '"hash":"…","prev_hash":"…",'.
+        digest = sha256(prev + line[: i + 1] + line[i + 1 + _CUT :]).digest()
+        prev_hex = hexlify(digest)
+        digest_hex = line[i + 9 : i + 73]
+        if prev_hex != digest_hex:
+            return fail(Failure(f"events.jsonl seq {expected}: hash does not match the event"))
+        prev = digest
+        if trees:
+            # A right child joins its left sibling when the sibling is in the
+            # block (_check_range joins the subtrees of different blocks).
+            node, k, size = small(b"\x00" + digest).digest(), expected, 2
+            while not k & 1 and expected - seq + 1 >= size:
+                node = small(b"\x01" + nodes.pop() + node).digest()
+                k >>= 1
+                size <<= 1
+            nodes.append(node)
+        stop = stops.get(expected)
+        if stop is not None:
+            if stop[0] != digest_hex:
+                return fail(
+                    Failure(
                         f"checkpoints.jsonl seq {expected}: hash is not that of event {expected}"
                     )
-                if trees and stop.tree_root:
-                    if _root(frontier).hex() != stop.tree_root:
-                        raise Failure(
-                            f"checkpoints.jsonl seq {expected}: tree_root does not match"
-                            f" the tree of the event hashes 1..{expected}"
-                        )
-                    roots += 1
-                stop = next(stops, None)
-                next_stop = stop.seq if stop else -1
-            expected += 1
+                )
+            if trees and stop[1]:
+                block.at_checkpoints.append((expected, list(nodes)))
+        expected += 1
+    block.last_hex = prev_hex
+    return block
+
+
+def _subtree_sizes(start: int, end: int) -> list[int]:
+    """The sizes, left to right, of the largest perfect subtrees that leaves
+    ``start`` to ``end`` (counted from 1) make up by themselves."""
+    sizes, done = [], start - 1
+    while done < end:
+        size = done & -done or 1 << ((end - done).bit_length() - 1)
+        while done + size > end:
+            size >>= 1
+        sizes.append(size)
+        done += size
+    return sizes
+
+
+def _join(frontier: list[tuple[int, bytes]], start: int, end: int, nodes: list[bytes]) -> None:
+    """Add the subtrees of leaves ``start`` to ``end`` to the frontier of the
+    tree of leaves 1 to ``start - 1`` (its perfect subtrees, as (size,
+    root)): RFC 6962 joins two neighbours of the same size."""
+    for size, node in zip(_subtree_sizes(start, end), nodes, strict=True):
+        while frontier and frontier[-1][0] == size:
+            node = _node(frontier.pop()[1], node)
+            size <<= 1
+        frontier.append((size, node))
+
+
+def _blocks(events: Member, task: tuple, jobs: int) -> Iterator[Block]:
+    """The blocks of events.jsonl checked (``task``: the other arguments of
+    ``_check_block``), in order: by ``jobs`` worker processes, a few blocks
+    ahead of the reader, or here."""
+    pool = _Pool.start(jobs, task) if jobs > 1 else None
+    if pool is None:
+        for blob in events.blocks():
+            yield _check_block(blob, *task)
+        return
+    ahead: collections.deque = collections.deque()
+    with pool:
+        try:
+            for blob in events.blocks():
+                ahead.append(pool.submit(blob))
+                if len(ahead) > pool.ahead:
+                    yield pool.result(ahead.popleft())
+            while ahead:
+                yield pool.result(ahead.popleft())
+        finally:
+            for future, _ in ahead:
+                future.cancel()
+
+
+# In a worker process: the arguments of _check_block but the blob, and the
+# memory that a forking parent hands blocks over in (pickling them through a
+# pipe instead costs more than a third of checking them).
+_TASK: tuple = ()
+_RING: mmap.mmap | None = None
+
+
+def _worker_start(task: tuple) -> None:
+    global _TASK
+    _TASK = task
+
+
+def _check_sent(blob: bytes) -> Block:
+    return _check_block(blob, *_TASK)
+
+
+def _check_shared(offset: int, length: int) -> Block:
+    return _check_block(_RING[offset : offset + length], *_TASK)
+
+
+class _Pool:
+    """Worker processes for ``_check_block``, given at most ``ahead`` blocks
+    at a time; in shared memory slots of ``slot`` bytes when forked."""
+
+    def __init__(self, executor: ProcessPoolExecutor, jobs: int, slot: int):
+        self.executor, self.ahead, self.slot = executor, 2 * jobs, slot
+        self.free = collections.deque(range(self.ahead + 1) if slot else ())
+
+    @classmethod
+    def start(cls, jobs: int, task: tuple) -> "_Pool | None":
+        """Forked while this process has one thread (quick, and blocks go
+        through shared memory), spawned otherwise; started before the reader
+        thread. None if they cannot start (a spawned worker must be able to
+        import ``__main__``): the bundle is then checked here."""
+        global _RING
+        fork = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        slot = 2 * CHUNK if fork else 0
+        if fork:
+            _RING = mmap.mmap(-1, slot * (2 * jobs + 1))
+        executor = ProcessPoolExecutor(
+            jobs,
+            mp_context=multiprocessing.get_context("fork" if fork else "spawn"),
+            initializer=_worker_start,
+            initargs=(task,),
+        )
+        try:
+            executor.submit(int).result()  # up and running
+        except BrokenProcessPool:
+            executor.shutdown(cancel_futures=True)
+            _ring_close()
+            return None
+        return cls(executor, jobs, slot)
+
+    def submit(self, blob: bytes) -> tuple:
+        if len(blob) > self.slot or not self.free:
+            return self.executor.submit(_check_sent, blob), None
+        index = self.free.popleft()
+        offset = index * self.slot
+        _RING[offset : offset + len(blob)] = blob
+        return self.executor.submit(_check_shared, offset, len(blob)), index
+
+    def result(self, submitted: tuple) -> Block:
+        future, index = submitted
+        block = future.result()
+        if index is not None:
+            self.free.append(index)
+        return block
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.executor.shutdown(cancel_futures=True)
+        _ring_close()
+
+
+def _ring_close() -> None:
+    global _RING
+    if _RING is not None:
+        _RING.close()
+        _RING = None
+
+
+def _check_range(
+    events: Member, first: int, last: int, checkpoints: list[Checkpoint], jobs: int = 1
+) -> tuple[int, int]:
+    """Checks 1-6 of a range bundle, streaming. Returns (events, tree roots recomputed)."""
+    inside = [cp for cp in checkpoints if first <= cp.seq <= last]
+    stops = {cp.seq: (cp.hash.encode(), bool(cp.tree_root)) for cp in inside}
+    roots_at = {cp.seq: cp.tree_root for cp in inside if cp.tree_root}
+    # The tree over events 1..seq can be rebuilt only from the first event on.
+    trees = first == 1 and bool(roots_at)
+    frontier: list[tuple[int, bytes]] = []
+    roots = 0
+    expected = first
+    prev_hex = GENESIS.encode() if first == 1 else None
+    for block in _blocks(events, (first, last, stops, trees), jobs):
+        # The block's first line: its seq, then (after the checks of its
+        # format and range) its link to the block before.
+        if block.first_seq == 0:
+            raise _bad_line(expected - first + 1, expected)
+        if block.first_seq != expected:
+            raise Failure(
+                f"events.jsonl line {expected - first + 1}: seq {block.first_seq}"
+                f" where seq {expected} should be"
+            )
+        if block.failure and block.failed_at == 0 and block.before_link:
+            raise Failure(block.failure)
+        if prev_hex is not None and block.first_prev != prev_hex:
+            if expected == 1:
+                raise Failure("events.jsonl seq 1: prev_hash is not 64 zeros")
+            raise Failure(
+                f"events.jsonl seq {expected}: prev_hash is not the hash of seq {expected - 1}"
+            )
+        for seq, nodes in block.at_checkpoints:
+            tree = list(frontier)
+            _join(tree, expected, seq, nodes)
+            if _root([node for _, node in tree]).hex() != roots_at[seq]:
+                raise Failure(
+                    f"checkpoints.jsonl seq {seq}: tree_root does not match"
+                    f" the tree of the event hashes 1..{seq}"
+                )
+            roots += 1
+        if block.failure:
+            raise Failure(block.failure)
+        if trees:
+            _join(frontier, expected, expected + block.lines - 1, block.nodes)
+        prev_hex = block.last_hex
+        expected += block.lines
     events.finish()
     if expected <= last:
         raise Failure(f"events.jsonl: ends at seq {expected - 1}, range.last_seq is {last}")
@@ -630,8 +875,20 @@ def _check_proof(
 # --- The bundle ------------------------------------------------------------------------------
 
 
-def verify_bundle(path: str, expected_key=None) -> Report:
-    """Every check of docs/bundle.md; raises Failure or Unreadable at the first problem."""
+def default_jobs(events_bytes: int) -> int:
+    """One worker process per CPU this process may use, for a large bundle."""
+    if events_bytes < PARALLEL_MIN_BYTES:
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def verify_bundle(path: str, expected_key=None, jobs: int | None = None) -> Report:
+    """Every check of docs/bundle.md; raises Failure or Unreadable at the first
+    problem. ``jobs``: worker processes for the events of a range bundle
+    (1: none; None: ``default_jobs``)."""
     with _open_zip(path) as zf:
         try:
             infos = zf.infolist()
@@ -693,7 +950,9 @@ def verify_bundle(path: str, expected_key=None) -> Report:
         kind, count = manifest["kind"], manifest["count"]
         roots = proofs = 0
         if kind == "range" and count:
-            seen, roots = _check_range(member["events.jsonl"], first, last, checkpoints)
+            if jobs is None:
+                jobs = default_jobs(files["events.jsonl"]["bytes"])
+            seen, roots = _check_range(member["events.jsonl"], first, last, checkpoints, jobs)
         else:
             seen = _check_filtered(
                 member["events.jsonl"], member.get("proofs.jsonl"), first, last, checkpoints
@@ -757,6 +1016,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PEM",
         help="the key the checkpoints must be signed with (from /api/v1/trail/public-key)",
     )
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes for a large bundle (default: one per CPU; 1: none)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     try:
         args = parser.parse_args(argv)
@@ -774,7 +1040,9 @@ def main(argv: list[str] | None = None) -> int:
         expected = _load_expected_key(args.public_key) if args.public_key else None
         if os.path.isdir(args.bundle):
             raise Unreadable(f"{args.bundle}: a directory, not a zip file")
-        report = verify_bundle(args.bundle, expected)
+        if args.jobs is not None and args.jobs < 1:
+            raise Unreadable("--jobs: at least 1")
+        report = verify_bundle(args.bundle, expected, args.jobs)
     except Failure as error:
         print(f"FAILED: {error}", file=sys.stderr)
         return 1

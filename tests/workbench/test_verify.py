@@ -6,6 +6,7 @@ with the verifier's code, so that each side checks the other.
 """
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -741,6 +743,135 @@ def test_usage_errors(capsys, tmp_path, good_range):
     bad = tmp_path / "bad.pem"
     bad.write_text("nope")
     assert run(capsys, good_range, "--public-key", bad)[0] == 2
+
+
+def test_jobs_must_be_at_least_one(capsys, good_range):
+    code, _, err = run(capsys, good_range, "--jobs", "0")
+    assert code == 2 and "--jobs" in err
+
+
+# --- In blocks, and by worker processes ------------------------------------------------------
+
+
+def flip_prev_hash(lines, n):
+    i = hash_span(lines[n], b"prev_hash") + 5
+    digit = b"0" if lines[n][i : i + 1] != b"0" else b"1"
+    return at(lines, n, lines[n][:i] + digit + lines[n][i + 1 :])
+
+
+def bad_root(trail):
+    def change(cps):
+        cps[2]["tree_root"] = "ab" * 32
+        cps[2]["tree_signature"] = sign(trail.key, f"tree:{cps[2]['seq']}:{'ab' * 32}")
+
+    return change
+
+
+# Every kind of problem, at the places where blocks can start and end.
+AT_LINE = {
+    "data": lambda lines, n: at(lines, n, replace_in(lines[n], b'"rev.user', b'"rev.usex')),
+    "seq": lambda lines, n: at(
+        lines, n, replace_in(lines[n], b'"seq":%d,' % (n + 1), b'"seq":%d,' % (n + 2))
+    ),
+    "format": lambda lines, n: at(lines, n, lines[n][:-1] + b" \n"),
+    "prev_hash": flip_prev_hash,
+    "dropped": lambda lines, n: lines[:n] + lines[n + 1 :],
+    "duplicated": lambda lines, n: lines[: n + 1] + lines[n:],
+}
+TAMPERS = {
+    "none": lambda lines: lines,
+    **{
+        f"{what} at line {n + 1}": functools.partial(change, n=n)
+        for n in (0, 1, 16, 17, 59)
+        for what, change in AT_LINE.items()
+    },
+    "past the range": lambda lines: [*lines, make_trail(61).lines[60]],
+    "garbage": lambda lines: [b"{}\n", *lines[1:]],
+}
+SPLITS = {
+    "a line or so a block": (300, 1),
+    "two workers, a line or so a block": (300, 2),
+    "two workers, a few lines a block": (2000, 2),
+}
+
+
+def verdict(capsys, bundle, *args) -> tuple[int, str, str]:
+    code, out, err = run(capsys, bundle, *args)
+    return code, "\n".join(out.splitlines()[:2]), err  # not the time it took
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_the_same_verdict_however_the_events_are_split(capsys, tmp_path, monkeypatch, split):
+    """The first problem named does not depend on where blocks begin or on
+    who checks them: each tamper is checked in one block, then split."""
+    trail = make_trail(60, every=10)
+    chunk, jobs = SPLITS[split]
+    cases = {}
+    for number, (name, change) in enumerate(TAMPERS.items()):
+        (tmp_path / str(number)).mkdir()
+        cases[name] = tampered(tmp_path / str(number), trail, "range", change)
+    cases["a later range"] = write_bundle(
+        tmp_path / "later.zip", range_files(trail, 24, 50), "range", trail.key
+    )
+    (tmp_path / "root").mkdir()
+    cases["a tree root"] = with_checkpoints(tmp_path / "root", trail, bad_root(trail))
+    whole = {name: verdict(capsys, bundle, "--jobs", "1") for name, bundle in cases.items()}
+    assert whole["none"][0] == 0 and whole["a later range"][0] == 0
+    assert sum(code == 1 for code, _, _ in whole.values()) == len(cases) - 2
+
+    monkeypatch.setattr(verify, "CHUNK", chunk)
+    started = []
+    start = verify._Pool.start
+    monkeypatch.setattr(verify._Pool, "start", lambda *a: started.append(start(*a)) or started[-1])
+    for name, bundle in cases.items():
+        assert verdict(capsys, bundle, "--jobs", str(jobs)) == whole[name], name
+    assert all(started) and len(started) == (len(cases) if jobs > 1 else 0)
+
+
+def test_worker_processes_are_spawned_when_threads_run(capsys, good_range, monkeypatch):
+    """A forked copy of a process with other threads could inherit a held
+    lock: then workers are spawned, and blocks are sent to them."""
+    monkeypatch.setattr(verify, "CHUNK", 2000)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        code, out, err = run(capsys, good_range, "--jobs", "2")
+    finally:
+        stop.set()
+        thread.join()
+    assert (code, err) == (0, "")
+    assert "6 tree root(s) recomputed" in out
+
+
+def test_checked_here_when_workers_cannot_start(tmp_path, good_range):
+    """A spawned worker imports ``__main__``; a program read from stdin has
+    none to import, so the bundle is checked in the process itself."""
+    program = textwrap.dedent(
+        f"""
+        import threading
+        from workbench import verify
+        threading.Thread(target=lambda: None).start()  # so workers are spawned
+        verify.CHUNK = 2000
+        report = verify.verify_bundle({str(good_range)!r}, jobs=2)
+        print(report.count, report.trees)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-"], input=program, capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["60", "6"]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 8, 9, 31, 64, 100])
+def test_tree_roots_of_every_shape_across_blocks(capsys, tmp_path, monkeypatch, size):
+    trail = make_trail(size, every=3)
+    bundle = write_bundle(tmp_path / "b.zip", range_files(trail), "range", trail.key)
+    monkeypatch.setattr(verify, "CHUNK", 700)
+    code, out, err = run(capsys, bundle, "--jobs", "1")
+    assert (code, err) == (0, "")
+    assert f"{len(trail.checkpoints)} tree root(s) recomputed" in out
 
 
 # --- Filtered bundles ------------------------------------------------------------------------
