@@ -11,18 +11,19 @@ from reviews.schemas import (
     CaseIn,
     CaseOut,
     ContestIn,
-    ErrorOut,
 )
 from reviews.selectors import case_get_for_system, case_trail
 from reviews.services import case_contest, case_ingest, case_ingest_batch
 from reviews.services.intake import invalid_from_validation
 from reviews.services.notices import notice_url
-from workbench.api import ingest_auth
+from workbench.api import RATE_LIMITED, errors, ingest_auth
 from workbench.selectors import trail_event_as_dict
 from workbench.services import Actor
 
 router = Router(tags=["cases"], auth=ingest_auth)
-ERRORS = {code: ErrorOut for code in (400, 401, 404, 409, 413, 422, 503)}
+# Every operation behind a key: 401 (no or bad key), 429 (over its rate).
+# With a body: 400 (not JSON), 413 (too large), 422 (invalid). Writes route by
+# the system's policy: 503 until one is published.
 
 
 def _created(case: Case) -> dict:
@@ -41,7 +42,12 @@ def _created(case: Case) -> dict:
 
 @router.post(
     "",
-    response={200: CaseCreatedOut, 201: CaseCreatedOut, **ERRORS},
+    response={
+        200: CaseCreatedOut,
+        201: CaseCreatedOut,
+        **errors(400, 401, 409, 413, 422, 429, 503),
+    },
+    openapi_extra=RATE_LIMITED,
     summary="Submit one AI output",
     description="201 when stored; 200 when the same external_id and body were submitted "
     "before; 409 when the external_id was submitted with a different body.",
@@ -51,7 +57,12 @@ def case_create(request, payload: CaseIn):
     return Status(result.status, _created(result.case))
 
 
-@router.post("/batch", response={200: BatchOut, **ERRORS}, summary="Submit up to 1,000 outputs")
+@router.post(
+    "/batch",
+    response={200: BatchOut, **errors(400, 401, 413, 422, 429, 503)},
+    openapi_extra=RATE_LIMITED,
+    summary="Submit up to 1,000 outputs",
+)
 def case_create_batch(request, payload: BatchIn):
     items = []
     for raw in payload.cases:
@@ -77,7 +88,12 @@ def case_create_batch(request, payload: BatchIn):
     return Status(200, {"results": out})
 
 
-@router.get("/{reference}", response={200: CaseOut, **ERRORS}, summary="A case and its trail")
+@router.get(
+    "/{reference}",
+    response={200: CaseOut, **errors(401, 404, 429)},
+    openapi_extra=RATE_LIMITED,
+    summary="A case and its trail",
+)
 def case_detail(request, reference: str):
     case = case_get_for_system(system=request.auth.system, reference=reference)
     trail = [trail_event_as_dict(event) for event in case_trail(case=case)]
@@ -130,7 +146,8 @@ def _appeal_state(trail: list[dict]) -> dict | None:
 
 @router.post(
     "/{reference}/contest",
-    response={200: CaseCreatedOut, **ERRORS},
+    response={200: CaseCreatedOut, **errors(400, 401, 404, 409, 413, 422, 429, 503)},
+    openapi_extra=RATE_LIMITED,
     summary="Flag a case as contested: it goes to a person",
 )
 def case_contest_create(request, reference: str, payload: ContestIn):

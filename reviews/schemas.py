@@ -6,6 +6,7 @@ from ninja import Schema
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
+from workbench.api import ErrorBody, TrailEventOut
 from workbench.models import AISystem
 
 Kind = Literal["claim_decision", "chatbot_answer", "content_moderation", "generic"]
@@ -45,7 +46,43 @@ class TurnIn(Strict):
     text: str = Field(max_length=20_000)
 
 
+# DESIGN §5's example, in the OpenAPI document: the docs show it, and the
+# schema tests send it (a denial the claims policy routes to a person).
+CASE_EXAMPLE = {
+    "external_id": "CLM-2026-000123",
+    "kind": "claim_decision",
+    "subject": {
+        "reference": "MBR-8812",
+        "name": "Ana Ruiz",
+        "email": "ana@example.org",
+        "locale": "en",
+    },
+    "model": {"name": "claims-triage", "version": "2026.11.1"},
+    "input": {
+        "claim": {"id": "C-2026-000123", "type": "professional"},
+        "lines": [
+            {
+                "code": "99213",
+                "description": "Office visit",
+                "amount": 180.0,
+                "reason_codes": ["CO-50"],
+            }
+        ],
+    },
+    "output": {
+        "outcome": "deny",
+        "summary": "Not medically necessary",
+        "reasons": [{"code": "CO-50", "text": "Not deemed a medical necessity"}],
+    },
+    "confidence": 0.62,
+    "explanation": "top features: procedure code, diagnosis pointer",
+    "metadata": {"amount": 4200},
+}
+
+
 class CaseIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [CASE_EXAMPLE]})
+
     external_id: str = Field(min_length=1, max_length=200)
     kind: Kind
     subject: SubjectIn
@@ -89,6 +126,8 @@ class CaseIn(Strict):
 
 
 class BatchIn(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"cases": [CASE_EXAMPLE]}]})
+
     # Any, not dict: an item that is not an object fails alone, with its own 422.
     cases: list[Any] = Field(
         min_length=1, max_length=1000, description="Up to 1,000 cases, each as in POST /cases."
@@ -109,21 +148,6 @@ class CaseCreatedOut(Schema):
     notice_url: str
 
 
-class FieldProblem(Schema):
-    path: str
-    message: str
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: list[FieldProblem] = []
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
-
-
 class BatchItemOut(Schema):
     status: int
     id: str | None = None
@@ -139,19 +163,11 @@ class BatchOut(Schema):
 
 
 class ContestIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "The member says the visit was urgent care."}]}
+    )
+
     reason: str = Field(min_length=1, max_length=5000)
-
-
-class TrailEventOut(Schema):
-    seq: int
-    at: str
-    action: str
-    case: str | None
-    system: str | None
-    actor: dict[str, str]
-    data: dict[str, Any]
-    prev_hash: str
-    hash: str
 
 
 class CaseOut(Schema):

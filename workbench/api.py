@@ -8,6 +8,7 @@ from the same code, with less machinery than DRF plus a schema generator.
 import json
 import math
 import re
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -156,6 +157,47 @@ api = NinjaAPI(
 )
 
 
+# --- Errors: one shape for every status the API answers with ---------------------------
+
+
+class FieldProblem(Schema):
+    path: str
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    fields: list[FieldProblem] = []
+
+
+class ErrorOut(Schema):
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict[int, type[Schema]]:
+    """``response=`` entries for the error statuses an operation can answer with."""
+    return {status: ErrorOut for status in statuses}
+
+
+# An API key over its rate gets 429 and is told when to come back; documented
+# on each operation behind a key (``openapi_extra``: ninja declares no headers).
+RATE_LIMITED = {
+    "responses": {
+        429: {
+            "description": "Too many requests for this API key",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before the next request",
+                    "schema": {"type": "integer", "minimum": 0},
+                    "required": True,
+                }
+            },
+        }
+    }
+}
+
+
 def error_response(request, *, status: int, code: str, message: str, fields=None):
     body = {"error": {"code": code, "message": message, "fields": fields or []}}
     return api.create_response(request, body, status=status)
@@ -211,10 +253,37 @@ def _http_error(request, exc: HttpError):
 trail_router = Router(tags=["trail"], auth=compliance_auth)
 
 
+class TrailEventOut(Schema):
+    """An event as exported (DESIGN §6): its body plus the two hashes."""
+
+    seq: int
+    at: str
+    action: str
+    case: str | None
+    system: str | None
+    actor: dict[str, str]
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
 class TrailPage(Schema):
-    events: list[dict]
+    events: list[TrailEventOut]
     next_after: int | None
     head_seq: int
+
+
+class CheckpointOut(Schema):
+    seq: int
+    hash: str
+    signature: str
+    key_id: str
+
+
+class TrailHeadOut(Schema):
+    seq: int
+    hash: str
+    checkpoint: CheckpointOut | None
 
 
 class TrailQuery(Schema):
@@ -222,7 +291,12 @@ class TrailQuery(Schema):
     limit: int = Field(default=1000, ge=1, le=10_000)
 
 
-@trail_router.get("", response=TrailPage, summary="Trail events after a seq, in order")
+@trail_router.get(
+    "",
+    response={200: TrailPage, **errors(401, 422, 429)},
+    openapi_extra=RATE_LIMITED,
+    summary="Trail events after a seq, in order",
+)
 def trail_list(request, query: Query[TrailQuery]):
     events = trail_events_after(after=query.after, limit=query.limit)
     head = trail_head()
@@ -231,12 +305,29 @@ def trail_list(request, query: Query[TrailQuery]):
     return {"events": events, "next_after": last if more else None, "head_seq": head["seq"]}
 
 
-@trail_router.get("/head", summary="The end of the chain and its latest signed checkpoint")
+@trail_router.get(
+    "/head",
+    response={200: TrailHeadOut, **errors(401, 429)},
+    openapi_extra=RATE_LIMITED,
+    summary="The end of the chain and its latest signed checkpoint",
+)
 def trail_head_get(request):
     return trail_head()
 
 
-@trail_router.get("/public-key", auth=None, summary="The checkpoint signing key (PEM)")
+@trail_router.get(
+    "/public-key",
+    auth=None,
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "OK",
+                "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+    summary="The checkpoint signing key (PEM)",
+)
 def trail_public_key(request):
     return HttpResponse(trail_public_key_pem(), content_type="application/x-pem-file")
 
