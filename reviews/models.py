@@ -73,6 +73,10 @@ class Policy(models.Model):
     def __str__(self):
         return f"{self.system.slug} v{self.version}"
 
+    def is_adverse(self, outcome: str | None) -> bool:
+        """Whether ``outcome`` goes against the subject (``adverse_outcomes``)."""
+        return outcome in self.document.get("adverse_outcomes", [])
+
 
 class Case(models.Model):
     class Status(models.TextChoices):

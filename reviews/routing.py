@@ -396,6 +396,10 @@ class Route:
     priority: int
     policy_version: int
     conditions: list[dict]
+    # What the compliance metrics need of the policy, recorded in case.routed:
+    # whether the AI's outcome is adverse, and the case's fairness segments.
+    adverse: bool = False
+    segments: dict[str, str | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -437,6 +441,8 @@ def route_evaluate(
             priority=priority,
             policy_version=version,
             conditions=results,
+            adverse=facts.outcome in policy["adverse_outcomes"],
+            segments=fairness_segments(policy, facts),
         )
 
     if stopped:
@@ -447,6 +453,19 @@ def route_evaluate(
     if qa_sampled(system=policy["system"], external_id=external_id, rate=policy["qa_sample_rate"]):
         return route("qa_sample", "qa-sample", policy["default_queue"], "qa")
     return route("default", None, None, None)
+
+
+def fairness_segments(policy: dict, facts: Facts) -> dict[str, str | None]:
+    """The case's value of each field the policy names in ``fairness_segments``,
+    as text of at most 100 characters (None: absent, or not a single value).
+    Segments are coarse groups (a region, a channel), never identifiers: they
+    are kept in the trail."""
+    segments = {}
+    for path in policy["fairness_segments"]:
+        found, value = facts.lookup(path)
+        plain = found and value is not None and not isinstance(value, dict | list)
+        segments[path[:100]] = str(value)[:100] if plain else None
+    return segments
 
 
 def _evaluate(cond: dict, facts: Facts) -> tuple[bool, dict]:

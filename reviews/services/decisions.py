@@ -201,7 +201,11 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
         actor=actor,
         case=case.reference,
         system=case.system.slug,
-        data={**facts, "final_outcome": record.outcome},
+        data={
+            **facts,
+            "final_outcome": record.outcome,
+            "adverse": case.policy.is_adverse(record.outcome),
+        },
     )
     webhook_enqueue(
         system=case.system, topic="case.finalized", payload=case_outcome_payload(case, record)

@@ -289,6 +289,8 @@ def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> 
         "policy_version": route.policy_version,
         "matched": [result["rule"] for result in route.conditions if result["matched"]],
         "route_sha256": json_digest(case.route),
+        "adverse": route.adverse,
+        "segments": route.segments,
     }
     if case.status == Case.Status.FINALIZED:
         routed["final_outcome"] = case.final_outcome

@@ -12,6 +12,7 @@ from django.db import connection
 
 from escalations.services import appeal_decide, appeal_file, appeal_statement_open
 from escalations.services.deadlines import tasks_escalate_overdue
+from reviews.models import Case, Policy
 from reviews.routing import qa_sampled
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next
@@ -379,6 +380,19 @@ def test_fairness_rates_per_region_and_the_largest_gap_with_its_interval(db):
     )
     assert not adverse.significant
     assert gaps["override"].difference == pytest.approx(0.2)
+
+
+def test_segments_and_adverse_are_what_the_trail_recorded_when_it_happened(db):
+    """The figures are read from the trail alone: a case's metadata edited, or
+    a policy that calls other outcomes adverse, afterwards, changes nothing."""
+    build_world()
+    Case.objects.update(metadata={"region": "west"})
+    Policy.objects.update(document={**POLICY, "adverse_outcomes": ["approve"]})
+    metrics_rollup_update()
+    (report,) = fairness_report(start=DAY, end=DAY + timedelta(days=6))
+    by_value = {v.value: v for v in report.values}
+    assert set(by_value) == {"north", "south"}
+    assert by_value["north"].adverse == Rate(3, 7)
 
 
 def test_the_rubber_stamp_report_flags_fast_agreeing_reviewers(db):

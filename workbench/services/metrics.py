@@ -12,13 +12,13 @@ to date incrementally by ``metrics_rollup_update``:
   ranges of ``BATCH`` sequence numbers up to the chain head it saw when it
   started (``seq`` has no gaps and the head moves in the transaction that
   appends, so every event up to the head it read is committed);
-- per batch it looks up in bulk the cases the events name (one query: the
-  trail does not carry a case's model version, metadata or creation time),
-  the policies of those cases (one query, cached for the run) and, when the
-  batch decides appeals, their ``appeal.filed`` events (one query on the
-  trail's indexed ``case`` column); it adds the batch's counts to the rows it
-  touches (one read, one bulk update, one bulk insert per table) and moves
-  the cursor, all in one transaction;
+- per batch it looks up, by the trail's indexed ``case`` column, the
+  ``case.received`` and ``case.routed`` events of the cases the batch names
+  (a case's model version, creation time, route, fairness segments) and,
+  when the batch decides appeals, their ``appeal.filed`` events (one query);
+  it adds the batch's counts to the rows it touches (one read, one bulk
+  update, one bulk insert per table) and moves the cursor, all in one
+  transaction;
 - the cursor row is locked (``SELECT ... FOR UPDATE``) for that transaction,
   so two updates at once queue up and the second starts where the first
   ended: no event is counted twice, none is missed. (On SQLite the
@@ -49,16 +49,17 @@ What is counted
   ``modified``, both shown apart as well;
 - deadline breaches: ``case.overdue`` (a task not decided by its due time);
 - fairness: per value of each field named in the case's policy
-  ``fairness_segments`` (e.g. ``metadata.region``), the first final outcome
-  (``case.routed`` finalized by the AI, or ``case.decided``) and whether it
-  is adverse (the policy's ``adverse_outcomes``), overrides, and appeals
-  decided and changed.
+  ``fairness_segments`` (e.g. ``metadata.region``; the values are in
+  ``case.routed``), the first final outcome (``case.routed`` finalized by the
+  AI, or ``case.decided``) and whether it is adverse (the events' ``adverse``:
+  the policy's ``adverse_outcomes`` when it was recorded), overrides, and
+  appeals decided and changed.
 
 Events are counted on the UTC day they happened.
 
-This module reads ``reviews`` models (cases, decisions, policies), against
-the usual direction of dependencies (``reviews -> workbench``): metrics are
-about cases, and the import stays here, in reads, never in a write path.
+Everything here is read from the trail (DESIGN §2: compliance metrics read
+from the trail), never from the tables of ``reviews`` or ``escalations``:
+what the figures say can be checked against an exported bundle.
 """
 
 import csv
@@ -73,7 +74,6 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from reviews.models import Case, Decision, Policy
 from workbench.models import (
     AISystem,
     DailyRollup,
@@ -82,6 +82,7 @@ from workbench.models import (
     TrailEvent,
     TrailHead,
 )
+from workbench.services.trail import format_at
 
 BATCH = 2_000
 LAZY_MAX_EVENTS = 2_000
@@ -277,7 +278,6 @@ def metrics_rollup_update(
     if max_events is not None and head - cursor > max_events:
         run.skipped = True
         return run
-    policies: dict[int, dict] = {}
     while True:
         with transaction.atomic():
             locked = MetricsCursor.objects.select_for_update(skip_locked=not wait).filter(id=1)
@@ -289,7 +289,7 @@ def metrics_rollup_update(
             if cursor.seq >= head:
                 return run
             upto = min(cursor.seq + batch, head)
-            run.counted += _count_range(cursor.seq, upto, policies)
+            run.counted += _count_range(cursor.seq, upto)
             run.events += upto - cursor.seq
             run.batches += 1
             cursor.seq = run.cursor = upto
@@ -309,7 +309,7 @@ def metrics_rollup_reset() -> None:
     cursor.save(update_fields=["seq", "updated_at"])
 
 
-def _count_range(after: int, upto: int, policies: dict[int, dict]) -> int:
+def _count_range(after: int, upto: int) -> int:
     events = list(
         TrailEvent.objects.filter(seq__gt=after, seq__lte=upto, action__in=COUNTED)
         .order_by("seq")
@@ -317,19 +317,9 @@ def _count_range(after: int, upto: int, policies: dict[int, dict]) -> int:
     )
     if not events:
         return 0
-    references = {event[2] for event in events if event[2]}
-    cases = {
-        row["reference"]: row
-        for row in Case.objects.filter(reference__in=references).values(
-            "reference", "model_version", "created_at", "route__reason", "metadata", "policy_id"
-        )
-    }
-    missing = {row["policy_id"] for row in cases.values()} - policies.keys()
-    if missing:
-        policies.update(Policy.objects.filter(pk__in=missing).values_list("pk", "document"))
+    cases = _cases_from_trail({event[2] for event in events if event[2]}, upto)
     # The filing time of each appeal decided in this batch (filed, perhaps, in
-    # an earlier one), from the trail itself: its appeal.filed events, found
-    # by the indexed case column (a case has an appeal or two).
+    # an earlier one), from its appeal.filed event.
     appealed = {event[2] for event in events if event[1] == "appeal.decided"}
     filed = {}
     if appealed:
@@ -337,42 +327,62 @@ def _count_range(after: int, upto: int, policies: dict[int, dict]) -> int:
             case__in=appealed, action="appeal.filed", seq__lte=upto
         ).values_list("case", "at", "body"):
             number = json.loads(body)["data"].get("appeal")
-            filed[(reference, number)] = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            filed[(reference, number)] = _moment(at)
 
     batch = _Batch()
     counted = 0
     for at, action, reference, system, body in events:
         case = cases.get(reference)
         if not system or case is None:
-            continue  # not about one case of one system (or a case we cannot see)
-        data = json.loads(body)["data"]
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        policy = policies.get(case["policy_id"], {})
-        _count(batch, action, data, moment, system, case, policy, filed)
+            continue  # not about one case of one system
+        _count(batch, action, json.loads(body)["data"], _moment(at), system, case, filed)
         counted += 1
     _save(batch)
     return counted
 
 
-def _segment_values(case: dict, policy: dict) -> list[tuple[str, str]]:
-    out = []
-    for path in policy.get("fairness_segments", []):
-        value: object = case
-        for part in path.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        text = NO_VALUE if value is None or isinstance(value, dict | list) else str(value)
-        out.append((path[:100], text[:100]))
-    return out
+@dataclass
+class _CaseFacts:
+    """What the metrics need of a case, from its case.received and case.routed."""
+
+    reference: str
+    model_version: str = ""
+    created_at: datetime | None = None
+    route_reason: str = ""
+    adverse: bool = False  # the AI's outcome
+    segments: dict = field(default_factory=dict)
 
 
-def _count(batch: _Batch, action, data, moment, system, case, policy, filed) -> None:
+def _cases_from_trail(references: set[str], upto: int) -> dict[str, _CaseFacts]:
+    cases: dict[str, _CaseFacts] = {}
+    if not references:
+        return cases
+    for reference, action, at, body in TrailEvent.objects.filter(
+        case__in=references, action__in=("case.received", "case.routed"), seq__lte=upto
+    ).values_list("case", "action", "at", "body"):
+        data = json.loads(body)["data"]
+        case = cases.setdefault(reference, _CaseFacts(reference))
+        if action == "case.received":
+            case.model_version = (data.get("model") or {}).get("version") or ""
+            case.created_at = _moment(at)
+        elif not case.route_reason:  # the first route
+            case.route_reason = data.get("reason") or ""
+            case.adverse = bool(data.get("adverse"))
+            case.segments = data.get("segments") or {}
+    return {reference: case for reference, case in cases.items() if case.created_at}
+
+
+def _moment(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00"))
+
+
+def _count(batch: _Batch, action, data, moment, system, case: _CaseFacts, filed) -> None:
     day = moment.date()
-    row = batch.daily[(day, system, case["model_version"])]
+    row = batch.daily[(day, system, case.model_version)]
     segments = [
-        batch.segments[(day, system, segment, value)]
-        for segment, value in _segment_values(case, policy)
+        batch.segments[(day, system, segment, NO_VALUE if value is None else value)]
+        for segment, value in case.segments.items()
     ]
-    adverse = set(policy.get("adverse_outcomes", []))
 
     def bump(name: str, by: int = 1) -> None:
         for seg in segments:
@@ -383,7 +393,7 @@ def _count(batch: _Batch, action, data, moment, system, case, policy, filed) -> 
     elif action == "case.routed":
         if data.get("status") == "finalized":
             row["auto_finalized"] += 1
-            is_adverse = data.get("final_outcome") in adverse
+            is_adverse = bool(data.get("adverse"))
             row["auto_adverse"] += is_adverse
             bump("finalized")
             bump("adverse", is_adverse)
@@ -394,15 +404,14 @@ def _count(batch: _Batch, action, data, moment, system, case, policy, filed) -> 
             row["routed_by"][key] = row["routed_by"].get(key, 0) + 1
     elif action == "case.decided":
         verdict = data.get("verdict")
-        is_adverse = data.get("final_outcome") in adverse
+        is_adverse = bool(data.get("adverse"))
         row["human_decided"] += 1
         row["human_adverse"] += is_adverse
         row["agreed"] += verdict == "agree"
         row["overridden"] += verdict == "override"
-        seconds = (moment - case["created_at"]).total_seconds()
-        bucket = str(duration_bucket(seconds))
+        bucket = str(duration_bucket((moment - case.created_at).total_seconds()))
         row["decide_hist"][bucket] = row["decide_hist"].get(bucket, 0) + 1
-        if case["route__reason"] == "qa_sample":
+        if case.route_reason == "qa_sample":
             row["qa_reviewed"] += 1
             row["qa_errors"] += verdict == "override"
         bump("finalized")
@@ -424,7 +433,7 @@ def _count(batch: _Batch, action, data, moment, system, case, policy, filed) -> 
             row[f"appeals_{outcome}"] += 1
         basis = row["appeals_by_basis"].setdefault(data.get("outcome_appealed") or "", {})
         basis[outcome] = basis.get(outcome, 0) + 1
-        filed_at = filed.get((case["reference"], data.get("appeal")))
+        filed_at = filed.get((case.reference, data.get("appeal")))
         if filed_at is not None:
             bucket = str(duration_bucket((moment - filed_at).total_seconds()))
             row["appeal_hist"][bucket] = row["appeal_hist"].get(bucket, 0) + 1
@@ -780,57 +789,58 @@ def automation_bias_report(
     """The rubber-stamp report of one week (Monday ``week_start`` to the next
     Monday, UTC) per reviewer, and the blind-review agreement per AI system.
 
-    Read from ``reviews.Decision`` directly, not from the rollups: it needs
-    *exact* per-person medians over as few as 50 decisions (bucket medians
-    are 9% off, enough to move someone across a 30 s line), per-person rows
-    would multiply the rollup by the number of reviewers, and one week of
+    Read from the trail's verdicts of that week, not from the rollups: it
+    needs *exact* per-person medians over as few as 50 decisions (bucket
+    medians are 9% off, enough to move someone across a 30 s line), per-person
+    rows would multiply the rollup by the number of reviewers, and one week of
     decisions is bounded by what people can do in a week (tens of thousands
-    at most). It is one query on the indexed ``created_at`` range, joined to
-    the case (AI outcome) and reviewer, plus one for the policies' adverse
-    outcomes; the median is taken in Python over that week only.
+    at most). One query on the trail's indexed ``at`` range, one for those
+    cases' routes (whether the AI's outcome was adverse); the median is taken
+    in Python over that week only.
 
-    Agreement counts only final verdicts (agree / override); an escalation
-    is neither. Blind agreement is the same share over the verdicts made
+    A verdict is each review's: a final decision (``case.decided``), the
+    first of two reviews (``case.reviewed``) or a second that disagreed
+    (``case.escalated``). Agreement counts only agree / override, not
+    escalations. Blind agreement is the same share over the verdicts made
     with the AI's recommendation hidden (``ai_visible`` false): it measures
     the AI's quality without the anchoring that a visible recommendation causes.
     """
     rules = rules or RubberStampRules()
     start = datetime.combine(week_start, datetime.min.time(), tzinfo=UTC)
     end = start + timedelta(days=7)
-    rows = list(
-        Decision.objects.filter(
-            created_at__gte=start, created_at__lt=end, verdict__in=["agree", "override"]
-        ).values_list(
-            "reviewer__username",
-            "verdict",
-            "seconds_spent",
-            "ai_visible",
-            "case__output__outcome",
-            "case__policy_id",
-            "case__system__slug",
-        )
-    )
+    rows = []
+    for reference, body in TrailEvent.objects.filter(
+        at__gte=format_at(start),
+        at__lt=format_at(end),
+        action__in=("case.decided", "case.reviewed", "case.escalated"),
+    ).values_list("case", "body"):
+        event = json.loads(body)
+        data = event["data"]
+        if data.get("verdict") in ("agree", "override") and event["actor"]["type"] == "user":
+            rows.append((event["actor"]["id"], data, reference, event["system"]))
     adverse = (
         {
-            pk: set(document.get("adverse_outcomes", []))
-            for pk, document in Policy.objects.filter(pk__in={row[5] for row in rows}).values_list(
-                "pk", "document"
-            )
+            reference
+            for reference, body in TrailEvent.objects.filter(
+                case__in={row[2] for row in rows}, action="case.routed"
+            ).values_list("case", "body")
+            if json.loads(body)["data"].get("adverse")
         }
         if rows
-        else {}
+        else set()
     )
     people: dict[str, dict] = defaultdict(lambda: {"n": 0, "agreed": 0, "fast": 0, "adverse": []})
     blind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for username, verdict, seconds, visible, ai_outcome, policy_id, system in rows:
+    for username, data, reference, system in rows:
         person = people[username]
+        seconds, agreed = data.get("seconds") or 0, data["verdict"] == "agree"
         person["n"] += 1
-        person["agreed"] += verdict == "agree"
+        person["agreed"] += agreed
         person["fast"] += seconds < rules.fast_seconds
-        if ai_outcome in adverse.get(policy_id, ()):
+        if reference in adverse:
             person["adverse"].append(seconds)
-        if not visible:
-            blind[system][0] += verdict == "agree"
+        if not data.get("ai_visible", True):
+            blind[system][0] += agreed
             blind[system][1] += 1
     reviewers = []
     for username, person in people.items():
