@@ -8,11 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import factory
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.test import Client
 
 from reviews.services import policy_publish
 from workbench.models import AISystem, Role, User
-from workbench.services import Actor, ai_system_create, api_key_create
+from workbench.services import Actor, ai_system_create, api_key_create, trail_public_key_pem
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ACTOR = Actor.workbench("tests")
@@ -209,3 +211,19 @@ def decided_case(system: AISystem, reviewer: User, n: int = 1, **overrides):
         idempotency_key=uuid.uuid4().hex,
     )
     return Case.objects.get(pk=task.case_id)
+
+
+def signing_key_change(settings, tmp_path) -> None:
+    """Deploy a new signing key; the old one's public key is kept as retired."""
+    retired = tmp_path / "retired.pem"
+    retired.write_text(trail_public_key_pem())
+    settings.TRAIL_SIGNING_KEY = (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    settings.TRAIL_RETIRED_PUBLIC_KEY_FILES = [str(retired)]

@@ -22,7 +22,12 @@ from tests.factories import client_for
 from workbench.models import Checkpoint, TrailEvent, TrailExport
 from workbench.services.export import ExportFilters, export_plan, export_stream
 from workbench.services.merkle import path_verify
-from workbench.services.trail import checkpoint_message, trail_public_key, tree_message
+from workbench.services.trail import (
+    checkpoint_message,
+    trail_public_key,
+    tree_message,
+)
+from workbench.services.trail import trail_key_id as trail_public_key_id
 
 
 @pytest.fixture
@@ -257,3 +262,36 @@ def test_the_offline_verifier_accepts_what_the_exporter_writes(system, tmp_path)
         )
         assert done.returncode == 0, (name, done.stdout, done.stderr)
         assert "OK" in done.stdout
+
+
+def test_after_a_key_change_a_bundle_carries_the_new_keys_checkpoints_only(
+    system, settings, tmp_path
+):
+    """A bundle has one public key: the chain runs through the events of the
+    old key's checkpoints, up to one of the new key's."""
+    import subprocess
+    import sys
+
+    from workbench.services.trail import trail_checkpoint
+
+    settings.TRAIL_CHECKPOINT_EVERY = 5
+    one, *_ = cases(system, 4)
+    trail_checkpoint()
+    old = set(Checkpoint.objects.values_list("key_id", flat=True))
+    factories.signing_key_change(settings, tmp_path)
+    for name, filters in [
+        ("all.zip", ExportFilters()),
+        ("case.zip", ExportFilters(case=one.reference)),
+    ]:
+        archive = bundle(filters)
+        keys = {
+            json.loads(line)["key_id"]
+            for line in archive.read("checkpoints.jsonl").decode().splitlines()
+        }
+        assert keys == {trail_public_key_id()} and not keys & old
+        path = tmp_path / name
+        path.write_bytes(b"".join(export_stream(export_plan(filters), "bundle")))
+        done = subprocess.run(
+            [sys.executable, "-m", "workbench.verify", str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, (name, done.stdout, done.stderr)

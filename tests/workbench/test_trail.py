@@ -22,6 +22,7 @@ from workbench.services import (
     trail_public_key_pem,
     trail_verify,
 )
+from workbench.services.trail import trail_key_id
 
 triggers = importlib.import_module("workbench.migrations.0002_roles_and_trail_triggers")
 ACTOR = Actor.workbench("tests")
@@ -167,6 +168,40 @@ def test_a_forged_checkpoint_signature_fails_verification(db):
     Checkpoint.objects.update(signature=base64.b64encode(bytes(signature)).decode())
     result = trail_verify()
     assert (result.ok, result.first_bad_seq) == (False, 1000)
+
+
+def test_after_a_key_change_old_checkpoints_verify_with_the_retired_key(db, settings, tmp_path):
+    append(1000)
+    (old,) = trail_checkpoint()
+    factories.signing_key_change(settings, tmp_path)
+    made = trail_checkpoint()
+    # The change is in the trail, once, and the new key signs the head after it.
+    changes = TrailEvent.objects.filter(action="trail.key_changed")
+    assert [e.seq for e in changes] == [1001]
+    assert trail_event_as_dict(changes[0])["data"] == {
+        "previous_key_id": old.key_id,
+        "key_id": trail_key_id(),
+    }
+    assert [(cp.seq, cp.key_id) for cp in made] == [(1001, trail_key_id())]
+    assert trail_checkpoint() == []
+    assert TrailEvent.objects.filter(action="trail.key_changed").count() == 1
+    result = trail_verify()
+    assert result.ok and result.checkpoints == 2
+    # Without the retired key, the old checkpoint cannot be checked: named.
+    settings.TRAIL_RETIRED_PUBLIC_KEY_FILES = []
+    result = trail_verify()
+    assert (result.ok, result.first_bad_seq) == (False, 1000)
+    assert f"unknown key {old.key_id}" in result.problem
+
+
+@pytest.mark.parametrize("content", [b"not a key", None])
+def test_a_retired_key_that_cannot_be_loaded_is_named(db, settings, tmp_path, content):
+    path = tmp_path / "retired.pem"
+    if content is not None:
+        path.write_bytes(content)
+    settings.TRAIL_RETIRED_PUBLIC_KEY_FILES = [str(path)]
+    with pytest.raises(WorkbenchError, match="TRAIL_RETIRED_PUBLIC_KEY_FILES: cannot load"):
+        trail_verify()
 
 
 def test_checkpoints_sign_the_merkle_root_of_the_event_hashes(db):

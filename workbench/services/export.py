@@ -138,7 +138,11 @@ def export_plan(filters: ExportFilters, *, sign_head: bool = True) -> ExportPlan
     newest checkpoint."""
     if sign_head:
         trail_checkpoint(sign_head=True)
-    newest = Checkpoint.objects.order_by("-seq").first()
+    # A bundle carries one public key: the current one. Checkpoints signed
+    # with a retired key are left out (the chain still runs through their
+    # events, up to a checkpoint of the current key).
+    signed = Checkpoint.objects.filter(key_id=trail_key_id())
+    newest = signed.order_by("-seq").first()
     if filters.kind == "filtered":
         limit = newest.seq if newest else 0
         matching = filters.events().filter(seq__lte=limit)
@@ -150,11 +154,9 @@ def export_plan(filters: ExportFilters, *, sign_head: bool = True) -> ExportPlan
     bounds = filters.events().aggregate(first=Min("seq"), last=Max("seq"))
     if bounds["first"] is None or newest is None:
         return ExportPlan(filters, None, None, 0)
-    end = Checkpoint.objects.filter(seq__gte=bounds["last"]).order_by("seq").first()
+    end = signed.filter(seq__gte=bounds["last"]).order_by("seq").first()
     last = end.seq if end else newest.seq
-    checkpoints = list(
-        Checkpoint.objects.filter(seq__gte=bounds["first"], seq__lte=last).order_by("seq")
-    )
+    checkpoints = list(signed.filter(seq__gte=bounds["first"], seq__lte=last).order_by("seq"))
     return ExportPlan(filters, bounds["first"], last, last - bounds["first"] + 1, checkpoints)
 
 

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -314,7 +315,7 @@ def trail_verify(*, chunk_size: int = 20_000) -> TrailVerification:
     """
     head = TrailHead.objects.filter(id=1).first() or TrailHead()
     checkpoints = {cp.seq: cp for cp in Checkpoint.objects.all()}
-    public_keys = {trail_key_id(): trail_public_key()}
+    public_keys = trail_public_keys()
     expected, prev, checked = 1, GENESIS_HASH, 0
 
     def bad(seq: int, problem: str) -> TrailVerification:
@@ -434,11 +435,34 @@ def trail_public_key_pem() -> str:
 
 
 def trail_key_id() -> str:
-    """First 16 hex digits of SHA-256 of the raw public key: names the key a checkpoint used."""
-    raw = trail_public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
-    )
+    """Names the key a checkpoint used (``key_id``)."""
+    return key_id(trail_public_key())
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """First 16 hex digits of SHA-256 of the raw public key."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def trail_public_keys() -> dict[str, Ed25519PublicKey]:
+    """The keys checkpoints may be signed with, by ``key_id``: the current
+    one and the retired ones (``TRAIL_RETIRED_PUBLIC_KEY_FILES``)."""
+    keys = {trail_key_id(): trail_public_key()}
+    for path in settings.TRAIL_RETIRED_PUBLIC_KEY_FILES:
+        try:
+            key = serialization.load_pem_public_key(Path(path).read_bytes())
+        except (OSError, ValueError) as error:
+            raise WorkbenchError(
+                f"TRAIL_RETIRED_PUBLIC_KEY_FILES: cannot load {path} ({error})", "bad_retired_key"
+            ) from None
+        if not isinstance(key, Ed25519PublicKey):
+            raise WorkbenchError(
+                f"TRAIL_RETIRED_PUBLIC_KEY_FILES: {path} is not an Ed25519 public key",
+                "bad_retired_key",
+            )
+        keys.setdefault(key_id(key), key)
+    return keys
 
 
 def trail_checkpoint(*, now: datetime | None = None, sign_head: bool = False) -> list[Checkpoint]:
@@ -449,10 +473,13 @@ def trail_checkpoint(*, now: datetime | None = None, sign_head: bool = False) ->
     concurrently (unique ``seq``)."""
     now = now or timezone.now()
     every = settings.TRAIL_CHECKPOINT_EVERY
+    last = Checkpoint.objects.order_by("-seq").first()
+    if last is not None and last.key_id != trail_key_id():
+        _key_change_record(last)
+        sign_head = True
     head = TrailHead.objects.filter(id=1).first()
     if head is None or head.seq == 0:
         return []
-    last = Checkpoint.objects.order_by("-seq").first()
     last_seq = last.seq if last else 0
     due = list(range((last_seq // every + 1) * every, head.seq + 1, every))
     stale = (
@@ -496,6 +523,21 @@ def trail_checkpoint(*, now: datetime | None = None, sign_head: bool = False) ->
     with transaction.atomic():
         Checkpoint.objects.bulk_create(made, ignore_conflicts=True)
     return made
+
+
+def _key_change_record(last: Checkpoint) -> None:
+    """The signing key was changed since ``last`` was signed: say so in the
+    trail, once, so that the head moves and the new key signs it (an export
+    ends on a checkpoint of the key its bundle carries)."""
+    with transaction.atomic():
+        Checkpoint.objects.select_for_update().filter(pk=last.pk).first()  # one at a time
+        if TrailEvent.objects.filter(seq__gt=last.seq, action="trail.key_changed").exists():
+            return
+        trail_append(
+            action="trail.key_changed",
+            actor=Actor.workbench("checkpoint"),
+            data={"previous_key_id": last.key_id, "key_id": trail_key_id()},
+        )
 
 
 def tree_message(size: int, root: str) -> bytes:

@@ -218,6 +218,9 @@ TRAIL_SIGNING_KEY = env("TRAIL_SIGNING_KEY", default="")
 TRAIL_SIGNING_KEY_FILE = Path(
     env("TRAIL_SIGNING_KEY_FILE", default=str(VAR_DIR / "trail-signing-key.pem"))
 )
+# The public keys (PEM files, comma-separated) of signing keys used before
+# the current one: older checkpoints still verify (docs/operations.md, Keys).
+TRAIL_RETIRED_PUBLIC_KEY_FILES = env.list("TRAIL_RETIRED_PUBLIC_KEY_FILES", default=[])
 TRAIL_CHECKPOINT_EVERY = 1000
 TRAIL_CHECKPOINT_MAX_AGE_SECONDS = 3600
 
