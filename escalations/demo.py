@@ -46,7 +46,8 @@ class DemoWork:
         )
         if by_ai:
             links.append((by_ai, "decided by the AI alone"))
-        return [(notice_url(ref), what) for ref, what in links]
+        cases = Case.objects.in_bulk([ref for ref, _ in links], field_name="reference")
+        return [(notice_url(cases[ref]), what) for ref, what in links]
 
 
 def demo_work_load(*, appeals: int = len(STATEMENTS), tries: int = 40) -> DemoWork:

@@ -36,7 +36,7 @@ def _created(case: Case) -> dict:
             "queue": case.route.get("queue"),
             "policy_version": case.route["policy_version"],
         },
-        "notice_url": notice_url(case.reference),
+        "notice_url": notice_url(case),
     }
 
 
@@ -110,7 +110,7 @@ def case_detail(request, reference: str):
             "reasons": case.output.get("reasons", []),
             "route": case.route,
             "appeal": _appeal_state(trail),
-            "notice_url": notice_url(case.reference),
+            "notice_url": notice_url(case),
             "trail": trail,
         },
     )

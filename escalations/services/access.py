@@ -96,7 +96,7 @@ def subject_access_export(
         "cases": [
             {
                 "reference": case.reference,
-                "notice_url": notice_url(case.reference),
+                "notice_url": notice_url(case),
                 "external_id": case.external_id,
                 "received_at": format_at(case.created_at),
                 "model": {"name": case.model_name, "version": case.model_version},

@@ -181,7 +181,7 @@ def _file(case: Case, statement: str, files, idempotency_key: str, stored: list[
             f"We received your appeal of the decision {case.reference} on "
             f"{_day(now)}.\n\nA person who had no part in the decision will look at it "
             f"again. You will have an answer by {_day(due_at)}.\n\n"
-            f"Follow your appeal here: {notice_url(case.reference)}\n"
+            f"Follow your appeal here: {notice_url(case)}\n"
         ),
     )
     return appeal
@@ -346,7 +346,7 @@ def appeal_decide(
         title=f"Your appeal has been decided ({case.reference})",
         body=(
             f"Your appeal of the decision {case.reference} was decided on {_day(now)}.\n\n"
-            f"Read the outcome and the reasons here: {notice_url(case.reference)}\n"
+            f"Read the outcome and the reasons here: {notice_url(case)}\n"
         ),
     )
     return appeal

@@ -1,16 +1,26 @@
-"""The customer's notice link: a secret token of which only the hash is stored."""
+"""The customer's notice link: a secret token of which only the hash is stored.
+
+The token is an HMAC of the case reference with ``NOTICE_LINK_KEY``, so a
+resubmission gets the same link back without the token ever being stored.
+After the key is changed (the old one kept in ``NOTICE_LINK_KEY_FALLBACKS``)
+links already sent keep working, since the case keeps the hash it was given,
+and a case's link is derived again with whichever key made that hash.
+"""
 
 import base64
 import hashlib
 import hmac
+import logging
 
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
 
-def notice_token(reference: str) -> str:
-    """Derived from the server secret, so a resubmission gets the same link back
-    without the token ever being stored."""
-    mac = hmac.new(settings.SECRET_KEY.encode(), f"notice:{reference}".encode(), hashlib.sha256)
+
+def notice_token(reference: str, key: str | None = None) -> str:
+    """The link's token for a new case (with the current key), or with ``key``."""
+    key = key or settings.NOTICE_LINK_KEY
+    mac = hmac.new(key.encode(), f"notice:{reference}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
 
 
@@ -18,5 +28,19 @@ def notice_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def notice_url(reference: str) -> str:
-    return f"{settings.WORKBENCH_BASE_URL}/notice/{notice_token(reference)}/"
+def notice_url(case) -> str:
+    """The case's link, with the key its stored hash was made with."""
+    keys = (settings.NOTICE_LINK_KEY, *settings.NOTICE_LINK_KEY_FALLBACKS)
+    for key in keys:
+        token = notice_token(case.reference, key)
+        if hmac.compare_digest(notice_token_hash(token), case.notice_token_hash):
+            break
+    else:
+        # Its key is lost: the link handed out will not open the notice.
+        logger.error(
+            "notice link of case %s: made with a key that is neither NOTICE_LINK_KEY"
+            " nor in NOTICE_LINK_KEY_FALLBACKS",
+            case.reference,
+        )
+        token = notice_token(case.reference)
+    return f"{settings.WORKBENCH_BASE_URL}/notice/{token}/"

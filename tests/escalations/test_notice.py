@@ -4,6 +4,7 @@ and the appeal reviewer's page."""
 import re
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -12,7 +13,7 @@ from django.test import Client, override_settings
 
 from escalations.models import Appeal
 from reviews.models import Case
-from reviews.services.notices import notice_token
+from reviews.services.notices import notice_token, notice_url
 from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for, decided_case
@@ -110,6 +111,24 @@ def test_a_forged_token_is_404_without_saying_whether_a_case_exists(system, alic
     decided_case(system, alice)
     response = Client().get(f"/notice/{token}/")
     assert response.status_code == 404
+
+
+def test_links_sent_before_a_change_of_the_link_key_keep_working(system, settings, caplog):
+    before = factories.ingest(system, factories.claim_payload(1))
+    sent = notice_url(before)
+    settings.NOTICE_LINK_KEY_FALLBACKS = [settings.NOTICE_LINK_KEY]
+    settings.NOTICE_LINK_KEY = "a-new-notice-link-key"
+    after = factories.ingest(system, factories.claim_payload(2))
+    # The old link opens, and is the one handed out again; new cases get the new key's.
+    assert Client().get(urlsplit(sent).path).status_code == 200
+    assert notice_url(before) == sent
+    assert notice_url(after) == f"http://testserver/notice/{notice_token(after.reference)}/"
+    assert Client().get(url(after)).status_code == 200
+    # Without the old key, a link for the older case can no longer be made: logged.
+    settings.NOTICE_LINK_KEY_FALLBACKS = []
+    assert Client().get(urlsplit(sent).path).status_code == 200  # its hash is kept
+    notice_url(before)
+    assert f"notice link of case {before.reference}" in caplog.text
 
 
 @pytest.mark.parametrize(
