@@ -36,6 +36,11 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "exports-expire": {
+        "task": "workbench.tasks.exports_expire",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
     # The outbox's retry schedule and its catch-up for lost delivery tasks.
     # A sweep still queued when the next one is due is redundant: it expires.
     "outbox-sweep": {

@@ -192,6 +192,7 @@ class TrailExport(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        EXPIRED = "expired"  # done, and its file deleted after EXPORT_RETENTION_DAYS
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     requested_by = models.ForeignKey(

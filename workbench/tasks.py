@@ -37,6 +37,14 @@ def trail_export_run(export_id: str) -> str:
     return export_run(export_id=export_id).status
 
 
+@shared_task(name="workbench.tasks.exports_expire", time_limit=300, soft_time_limit=280)
+def exports_expire() -> int:
+    """Delete the files of old background exports (beat, hourly)."""
+    from workbench.services.export import exports_expire as exports_expire_service
+
+    return len(exports_expire_service())
+
+
 # Safe to overlap: the update locks its cursor row, so a second run waits and
 # then finds nothing (or only what arrived since) to count.
 @shared_task(name="workbench.tasks.metrics_rollup", time_limit=300, soft_time_limit=280)

@@ -217,6 +217,35 @@ def test_a_large_export_runs_in_celery_with_progress_then_downloads(system, dana
     assert client_for(other).get(f"/compliance/export/{export.id}/").status_code == 404
 
 
+def test_an_exports_file_is_deleted_after_the_retention_period(system, dana, settings, tmp_path):
+    settings.EXPORT_ROOT = tmp_path
+    settings.EXPORT_RETENTION_DAYS = 7
+    cases(system, 2)
+    from workbench import tasks
+    from workbench.celery import app
+
+    export = TrailExport.objects.create(requested_by=dana, format="jsonl")
+    tasks.trail_export_run(str(export.id))
+    export.refresh_from_db()
+    path = tmp_path / f"{export.id}-{export.file_name}"
+    assert path.exists()
+    client = client_for(dana)
+    with time_machine.travel(export.finished_at + timedelta(days=6)):
+        assert tasks.exports_expire() == 0
+    download = client.get(f"/compliance/export/{export.id}/download/")
+    download.close()
+    assert download.status_code == 200
+    with time_machine.travel(export.finished_at + timedelta(days=7, seconds=1)):
+        assert tasks.exports_expire() == 1
+    export.refresh_from_db()
+    assert export.status == "expired" and not path.exists()
+    gone = client.get(f"/compliance/export/{export.id}/download/")
+    assert gone.status_code == 410
+    assert "deleted 7 days after it was written" in gone.content.decode()
+    assert "Export again" in client.get(f"/compliance/export/{export.id}/").content.decode()
+    assert app.conf.beat_schedule["exports-expire"]["schedule"] == 3600.0
+
+
 @pytest.mark.parametrize("role", ["reviewer", "supervisor", "appeal_reviewer", "admin"])
 def test_the_export_is_for_compliance_officers_only_and_refusals_are_logged(db, role, caplog):
     user = factories.UserFactory(role=role)

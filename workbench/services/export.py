@@ -454,6 +454,20 @@ def export_path(export) -> Path:
     return Path(settings.EXPORT_ROOT) / f"{export.id}-{export.file_name}"
 
 
+def exports_expire(*, now: datetime | None = None) -> list[TrailExport]:
+    """Delete the files of exports written more than ``EXPORT_RETENTION_DAYS``
+    ago, and mark those exports expired (beat, hourly). A bundle handed to
+    an auditor is theirs to keep; the server keeps no copy for long."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.EXPORT_RETENTION_DAYS)
+    expired = list(
+        TrailExport.objects.filter(status=TrailExport.Status.DONE, finished_at__lt=cutoff)
+    )
+    for export in expired:
+        export_path(export).unlink(missing_ok=True)
+        TrailExport.objects.filter(pk=export.pk).update(status=TrailExport.Status.EXPIRED)
+    return expired
+
+
 def export_record(*, plan: ExportPlan, fmt: str, actor) -> None:
     """Record in the trail that someone exported it (a streamed export)."""
     with transaction.atomic():

@@ -206,6 +206,9 @@ STORAGES = {
 # Trail exports made in the background (large ones); small ones stream.
 EXPORT_ROOT = Path(env("EXPORT_ROOT", default=str(VAR_DIR / "exports")))
 EXPORT_STREAM_MAX_EVENTS = env.int("EXPORT_STREAM_MAX_EVENTS", default=50_000)
+# Files of exports made in the background are deleted this long after they
+# were written (hourly, by beat); the request stays listed, as expired.
+EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=7)
 LANGUAGE_CODE = "en"
 # Customers read their notice in their locale where a translation exists
 # (locale/<code>/LC_MESSAGES); staff screens are in English.

@@ -56,17 +56,22 @@ def export_create(request):
 def export_detail(request, export_id):
     require_compliance(request)
     export = get_object_or_404(TrailExport, pk=export_id, requested_by=request.user)
-    context = {"export": export, "percent": _percent(export)}
     template = "workbench/export_detail.html"
     if request.htmx:
         template += "#progress"
-    return render(request, template, context)
+    return render(request, template, _detail(export))
 
 
-def _percent(export: TrailExport) -> int:
-    if export.status == TrailExport.Status.DONE:
-        return 100
-    return int(100 * export.done / export.total) if export.total else 0
+def _detail(export: TrailExport) -> dict:
+    if export.status in (TrailExport.Status.DONE, TrailExport.Status.EXPIRED):
+        percent = 100
+    else:
+        percent = int(100 * export.done / export.total) if export.total else 0
+    return {
+        "export": export,
+        "percent": percent,
+        "retention_days": settings.EXPORT_RETENTION_DAYS,
+    }
 
 
 @login_required
@@ -74,6 +79,8 @@ def _percent(export: TrailExport) -> int:
 def export_download(request, export_id):
     require_compliance(request)
     export = get_object_or_404(TrailExport, pk=export_id, requested_by=request.user)
+    if export.status == TrailExport.Status.EXPIRED:
+        return render(request, "workbench/export_detail.html", _detail(export), status=410)
     path = export_path(export)
     if export.status != TrailExport.Status.DONE or not path.exists():
         raise Http404("the export is not ready")
