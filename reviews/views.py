@@ -64,11 +64,11 @@ def queue_list(request):
     if not roles & QUEUE_ROLES and request.user.is_staff:
         return redirect("admin:index")
     now = timezone.now()
-    queues = queues_overview(roles=roles, now=now)
+    queues = queues_overview(roles=roles, now=now, user=request.user)
     context = {
         "queues": queues,
         "held": tasks_held(user=request.user),
-        "waiting": sum(queue.open_count for queue in queues),
+        "waiting": sum(queue.claimable_count for queue in queues),
         "now": now,
         "has_queue_role": bool(roles & QUEUE_ROLES),
     }

@@ -165,6 +165,18 @@ def test_the_original_reviewer_cannot_claim_the_appeal(system, alice):
     assert task_claim_next(user=alice) is None
 
 
+def test_my_queues_says_which_appeals_are_not_for_the_original_reviewer(system, alice, carol):
+    alice.groups.add(*factories.UserFactory(role="appeal_reviewer").groups.all())
+    file(decided_case(system, alice))
+    page = factories.client_for(alice).get("/").content.decode()
+    row = page[page.index("Appeals") :]
+    assert "1 not for you: you had a part in it" in row
+    assert 'disabled aria-label="Claim next in Appeals"' in row
+    assert "Nothing waiting for you in your queues." in page
+    other = factories.client_for(carol).get("/").content.decode()
+    assert "not for you" not in other and "Nothing waiting" not in other
+
+
 def test_the_reporting_line_of_a_decider_is_excluded_both_ways(system, alice, carol):
     boss = factories.UserFactory(username="boss", role="appeal_reviewer")
     report = factories.UserFactory(username="report", role="appeal_reviewer")

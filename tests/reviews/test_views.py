@@ -165,7 +165,7 @@ def test_my_queues_counts_open_and_claimed_with_the_oldest_due_time(system, alic
 
 def test_my_queues_with_nothing_waiting_says_so(system, alice):
     html = client_for(alice).get("/").content.decode()
-    assert "Nothing waiting in your queues" in html
+    assert "Nothing waiting for you in your queues" in html
 
 
 def test_my_queues_table_is_its_own_fragment_for_htmx(system, alice):
