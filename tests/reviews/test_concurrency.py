@@ -5,10 +5,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from reviews.models import Case
 from tests import factories
@@ -21,6 +26,53 @@ ROOT = Path(__file__).resolve().parents[2]
 def database_url() -> str:
     db = settings.DATABASES["default"]
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def run_together(calls: list[Callable[[], None]], timeout: float = 300) -> list[BaseException]:
+    """Run each call in a thread of its own, all starting at once; return
+    what they raised. Each thread closes its database connection."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(calls))
+
+    def run(call):
+        try:
+            start.wait()
+            call()
+        except BaseException as exc:  # reported to the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors
+
+
+def review(user, claims: list, *, queue_slug: str = "claims-review", until: float | None = None):
+    """Claim the next task and agree with the AI, again and again, through
+    the services; record each claim in ``claims`` as (task, user). Stops when
+    the queue is empty or, given ``until`` (a ``time.monotonic()``), at that time."""
+    from reviews.services.decisions import DecisionInput, decision_record
+    from reviews.services.tasks import task_claim_next
+
+    while until is None or time.monotonic() < until:
+        task = task_claim_next(user=user, queue_slug=queue_slug)
+        if task is None:
+            if until is None:
+                return
+            time.sleep(0.05)  # more may come in
+            continue
+        claims.append((task.pk, user.pk))
+        decision_record(
+            task_id=task.pk,
+            user=user,
+            fencing_token=task.fencing_token,
+            decision=DecisionInput("agree"),
+            idempotency_key=uuid.uuid4().hex,
+        )
 
 
 @pytest.mark.postgres
@@ -65,17 +117,12 @@ def test_parallel_ingesting_processes_keep_one_unbroken_chain():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_concurrent_reviewers_never_share_a_task():
-    import threading
-    import uuid
     from collections import Counter
-
-    from django.db import connection
+    from functools import partial
 
     from reviews.models import Decision, ReviewTask
     from reviews.schemas import CaseIn
     from reviews.services import case_ingest_batch
-    from reviews.services.decisions import DecisionInput, decision_record
-    from reviews.services.tasks import task_claim_next
 
     system = factories.system_with_policy()
     items = [CaseIn.model_validate(factories.claim_payload(n)) for n in range(200)]
@@ -83,33 +130,8 @@ def test_sixteen_concurrent_reviewers_never_share_a_task():
     total = ReviewTask.objects.filter(queue__slug="claims-review").count()
     reviewers = [factories.UserFactory(role="reviewer") for _ in range(16)]
     claims: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(16)
 
-    def work(user):
-        try:
-            start.wait()
-            while (task := task_claim_next(user=user, queue_slug="claims-review")) is not None:
-                claims.append((task.pk, user.pk))
-                decision_record(
-                    task_id=task.pk,
-                    user=user,
-                    fencing_token=task.fencing_token,
-                    decision=DecisionInput("agree"),
-                    idempotency_key=uuid.uuid4().hex,
-                )
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(user,)) for user in reviewers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-
-    assert errors == []
+    assert run_together([partial(review, user, claims) for user in reviewers]) == []
     per_task = Counter(task for task, _ in claims)
     assert len(per_task) == total and set(per_task.values()) == {1}  # no double assignment
     assert Decision.objects.count() == total

@@ -22,7 +22,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from functools import partial
 from typing import Any
 
 import requests
@@ -129,9 +128,7 @@ def outbox_enqueue(
         system=system,
         next_attempt_at=timezone.now(),
     )
-    # robust: the change has committed by then; a broker that is down must not
-    # turn that into an error for the caller. The sweep sends the message later.
-    transaction.on_commit(partial(_enqueue_delivery, message.pk), robust=True)
+    _enqueue_delivery_on_commit(message.pk)
     return message
 
 
@@ -154,6 +151,18 @@ def webhook_enqueue(
         payload=payload,
         system=system,
     )
+
+
+def _enqueue_delivery_on_commit(message_id: int) -> None:
+    # Robust: the change has committed by then; a broker that is down must not
+    # turn that into an error for the caller. The sweep sends the message later.
+    # A named function, not a functools.partial: Django logs a failed robust
+    # callback by its __qualname__, and a partial has none (the AttributeError
+    # would reach the caller after all).
+    def enqueue_delivery() -> None:
+        _enqueue_delivery(message_id)
+
+    transaction.on_commit(enqueue_delivery, robust=True)
 
 
 def _enqueue_delivery(message_id: int, **options) -> None:
@@ -370,6 +379,6 @@ def outbox_retry(*, message_ids: list[int]) -> list[int]:
         message.status = OutboxMessage.Status.PENDING
         message.next_attempt_at = now
         message.save(update_fields=["status", "next_attempt_at"])
-        transaction.on_commit(partial(_enqueue_delivery, message.pk), robust=True)
+        _enqueue_delivery_on_commit(message.pk)
         scheduled.append(message.pk)
     return scheduled

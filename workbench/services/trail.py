@@ -265,7 +265,9 @@ def _chain_at_commit(entries: list[PreparedEntry]) -> None:
 def _checkpoint_after_commit_if_crossed(before: int, after: int) -> None:
     every = settings.TRAIL_CHECKPOINT_EVERY
     if before // every != after // every:
-        transaction.on_commit(_enqueue_checkpoint)
+        # Robust: the events have committed; a broker that is down must not
+        # make their writer's request fail. Beat signs the checkpoint later.
+        transaction.on_commit(_enqueue_checkpoint, robust=True)
 
 
 def _enqueue_checkpoint() -> None:
