@@ -17,7 +17,7 @@ def pytest_configure(config):
     if SERVICES_RUN:
         engine = settings.DATABASES["default"]["ENGINE"]
         cache = settings.CACHES["default"]["BACKEND"]
-        if "postgresql" not in engine or "redis" not in cache:
+        if "postgresql" not in engine or "redis" not in cache.lower():
             raise pytest.UsageError(f"services run without services: {engine}, {cache}")
 
 

@@ -6,12 +6,10 @@ from the same code, with less machinery than DRF plus a schema generator.
 """
 
 import json
-import logging
 import math
 import re
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_ratelimit.core import is_ratelimited
@@ -27,7 +25,6 @@ from workbench.selectors import trail_events_after, trail_head
 from workbench.services import AuthenticationFailed, api_key_authenticate, trail_public_key_pem
 
 MAX_JSON_DEPTH = 32
-logger = logging.getLogger(__name__)
 
 
 class BodyError(WorkbenchError):
@@ -123,18 +120,15 @@ class ApiKeyAuth(HttpBearer):
         # Per key, so that one runaway client cannot starve the others; a
         # batch of up to 1,000 cases counts once. The count is kept in the
         # cache (Redis): while Redis is down the request goes through
-        # unlimited, and is logged, rather than intake failing with it.
-        try:
-            limited = is_ratelimited(
-                request,
-                group="api-key",
-                key=lambda group, request: key.prefix,
-                rate=settings.API_RATE_PER_KEY,
-                increment=True,
-            )
-        except redis.RedisError as exc:
-            logger.warning("API rate limit not applied, the cache is unreachable: %s", exc)
-            limited = False
+        # unlimited, and is logged, rather than intake failing with it
+        # (workbench/cache.py, RATELIMIT_FAIL_OPEN).
+        limited = is_ratelimited(
+            request,
+            group="api-key",
+            key=lambda group, request: key.prefix,
+            rate=settings.API_RATE_PER_KEY,
+            increment=True,
+        )
         if limited:
             raise RateLimited(
                 f"too many requests for this API key (limit {settings.API_RATE_PER_KEY}); "

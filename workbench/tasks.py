@@ -28,8 +28,10 @@ def outbox_sweep() -> int:
 
 
 # Exports can be long: a generous limit, and no retry (a failed export is
-# marked failed, with its error, and can be asked for again).
-@shared_task(name="workbench.tasks.trail_export_run", time_limit=3600, soft_time_limit=3500)
+# marked failed, with its error, and can be asked for again). It stays below
+# the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT, an hour), or a
+# running export would be handed to a second worker.
+@shared_task(name="workbench.tasks.trail_export_run", time_limit=3000, soft_time_limit=2900)
 def trail_export_run(export_id: str) -> str:
     """Write one trail export's file (after its request committed)."""
     from workbench.services.export import export_run

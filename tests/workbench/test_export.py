@@ -233,8 +233,8 @@ def test_an_exports_file_is_deleted_after_the_retention_period(system, dana, set
     with time_machine.travel(export.finished_at + timedelta(days=6)):
         assert tasks.exports_expire() == 0
     download = client.get(f"/compliance/export/{export.id}/download/")
-    download.close()
     assert download.status_code == 200
+    assert b"".join(download.streaming_content).count(b"\n") == export.total
     with time_machine.travel(export.finished_at + timedelta(days=7, seconds=1)):
         assert tasks.exports_expire() == 1
     export.refresh_from_db()

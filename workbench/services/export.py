@@ -409,7 +409,9 @@ def export_start(*, filters: ExportFilters, fmt: str, user, actor) -> TrailExpor
             actor=actor,
             data={"export": str(export.id), "format": fmt, "filters": filters.as_dict()},
         )
-        transaction.on_commit(lambda: trail_export_run.delay(str(export.id)))
+        # Robust: with the broker down the request is still recorded; it shows
+        # as queued, and can be asked for again.
+        transaction.on_commit(lambda: trail_export_run.delay(str(export.id)), robust=True)
     return export
 
 

@@ -150,6 +150,8 @@ AXES_LOCKOUT_CALLABLE = "workbench.views.login_locked_out"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "workbench.http.client_ip"
 RATELIMIT_IP_META_KEY = "workbench.http.client_ip"
+# The counts are in the cache: while it is out of reach, requests go through.
+RATELIMIT_FAIL_OPEN = True
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -160,9 +162,11 @@ REDIS_URL = env("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Redis out of reach is a miss, not an error (workbench/cache.py).
+            "BACKEND": "workbench.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="workbench"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
