@@ -25,7 +25,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 WORKBENCH_BASE_URL = env("WORKBENCH_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The key of the customers' notice links (an HMAC of the case reference), and
 # the keys it replaced: links already sent keep working (docs/operations.md).
-NOTICE_LINK_KEY = env("NOTICE_LINK_KEY", default=SECRET_KEY)
+NOTICE_LINK_KEY = env("NOTICE_LINK_KEY", default="") or SECRET_KEY
 NOTICE_LINK_KEY_FALLBACKS = env.list("NOTICE_LINK_KEY_FALLBACKS", default=[])
 
 INSTALLED_APPS = [
