@@ -183,16 +183,22 @@ def fail(message: str) -> None:
 
 
 @contextmanager
-def scratch_database(prefix: str, *, keep: bool = False):
+def scratch_database(prefix: str, *, keep: bool = False, sqlite: bool = False):
     """A fresh PostgreSQL database and a temporary directory, with the
     environment Django needs to use them (no Redis: Celery eager; DEBUG off;
     a throw-away trail signing key). Yields the database name; drops both at
-    the end unless ``keep``."""
+    the end unless ``keep``. With ``sqlite``, a SQLite file in the temporary
+    directory instead (yields its path)."""
     tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
-    database = pg_database_create(prefix.replace("-", "_"))
+    if sqlite:
+        database = str(tmp / "bench.sqlite3")
+        url = f"sqlite:///{database}"
+    else:
+        database = pg_database_create(prefix.replace("-", "_"))
+        url = pg_url(database)
     os.environ.pop("REDIS_URL", None)
     os.environ.update(
-        DATABASE_URL=pg_url(database),
+        DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="workbench.settings.local",
         DJANGO_DEBUG="false",
         LOG_LEVEL="WARNING",
@@ -209,9 +215,10 @@ def scratch_database(prefix: str, *, keep: bool = False):
             pass
         if keep:
             print(f"kept database {database}")
-        else:
+        elif not sqlite:
             pg_database_drop(database)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (keep and sqlite):
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def results_merge(filename: str, key: str, figures: dict) -> Path:

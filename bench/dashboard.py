@@ -6,6 +6,7 @@ Not a test: it prints figures and merges them into bench/results/dashboard.json.
     .venv/bin/python bench/dashboard.py --quick       # 100,000 cases
     .venv/bin/python bench/dashboard.py               # 1,000,000 cases
     .venv/bin/python bench/dashboard.py --cases 300000 --requests 500 --events 20000
+    .venv/bin/python bench/dashboard.py --runs 3      # time the dashboard 3 times, one database
 
 In-process, on a fresh database ``workbench_bench_dashboard_<random>`` (dropped
 at the end), with ``DEBUG`` false:
@@ -79,6 +80,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 cases, 5,000 events")
     parser.add_argument("--requests", type=int, default=200, help="timed GETs per range")
     parser.add_argument("--events", type=int, default=20_000, help="trail events to roll up")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="time each range this many times (default 1)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
     args = parser.parse_args()
     if args.quick:
@@ -382,9 +386,16 @@ def run(args) -> dict:
     }
     pages = {}
     rows = []
+    # Each run times both ranges in turn; a range's figures are its last run's,
+    # with --runs every run is in "runs".
+    runs: dict[str, list[dict]] = {label: [] for label in ranges}
+    for run_number in range(1, args.runs + 1):
+        of = f" (run {run_number} of {args.runs})" if args.runs > 1 else ""
+        for label, params in ranges.items():
+            print(f"timing GET {url} ({label}), {args.requests} requests{of} ...", flush=True)
+            runs[label].append(timed_gets(client, url, params, args.requests))
     for label, params in ranges.items():
-        print(f"timing GET {url} ({label}), {args.requests} requests ...", flush=True)
-        figures = timed_gets(client, url, params, args.requests)
+        figures = {**runs[label][-1], "runs": runs[label]} if args.runs > 1 else runs[label][-1]
         figures["queries"], figures["slowest_query_ms"] = queries_of(client, url, params)
         pages[label] = figures
         rows.append(

@@ -4,6 +4,7 @@ Not a test: it prints figures and writes bench/results/export.json.
 
     .venv/bin/python bench/export.py              # 1,000,000 events
     .venv/bin/python bench/export.py --quick      # 200,000 events
+    .venv/bin/python bench/export.py --runs 3     # the steps 3 times on one database
 
 On a fresh PostgreSQL database (``workbench_bench_export_<random>``, dropped
 at the end) it appends ``--events`` intake-shaped events (``bench/trail.py``'s
@@ -27,6 +28,7 @@ Targets (issue #5): export >= 100,000 events/s with RSS under 200 MB; verify
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,10 +38,8 @@ from pathlib import Path
 from _common import (
     ROOT,
     machine,
-    pg_database_create,
-    pg_database_drop,
-    pg_url,
     print_machine,
+    scratch_database,
     table,
     write_results,
 )
@@ -69,44 +69,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="200,000 events")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="measure the steps this many times on the one database (default 1)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and files")
     args = parser.parse_args()
     events = 200_000 if args.quick else args.events
 
     info = machine()
     print_machine(info)
-    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-export-"))
-    database = pg_database_create("workbench_bench_export")
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg_url(database),
-        "DJANGO_SETTINGS_MODULE": "workbench.settings.local",
-        "DJANGO_DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "TRAIL_SIGNING_KEY_FILE": str(tmp / "trail-signing-key.pem"),
-    }
-    env.pop("REDIS_URL", None)
-    os.environ.update({k: v for k, v in env.items() if k != "REDIS_URL"})
-    os.environ.pop("REDIS_URL", None)
-    try:
-        figures = run(events, env, tmp, info)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            pg_database_drop(database)
-            for path in tmp.iterdir():
-                path.unlink()
-            tmp.rmdir()
-        else:
-            print(f"kept database {database} and {tmp}")
+    with scratch_database("workbench-bench-export", keep=args.keep):
+        tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-export-files-"))
+        try:
+            figures = run(events, dict(os.environ), tmp, info, args.runs)
+        finally:
+            if args.keep:
+                print(f"kept {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     path = write_results("export.json", figures)
     print(f"\nfigures written to {path.relative_to(ROOT)}")
     return 0
 
 
-def run(events: int, env: dict, tmp: Path, info: dict) -> dict:
+def run(events: int, env: dict, tmp: Path, info: dict, runs: int = 1) -> dict:
     import django
 
     django.setup()
@@ -132,8 +121,26 @@ def run(events: int, env: dict, tmp: Path, info: dict) -> dict:
     one_case = TrailEvent.objects.filter(seq=events // 2).values_list("case", flat=True).get()
     connection.close()
 
+    figures = {"machine": info, "events": events}
+    measured = []
+    for run_number in range(1, runs + 1):
+        if runs > 1:
+            print(f"run {run_number} of {runs}:", flush=True)
+        steps, rows = measure(events, env, tmp, one_case)
+        measured.append(steps)
+        print()
+        print(table(rows, ("step", "events/s", "peak RSS MB", "target", "size")))
+    # The steps' figures are the last run's; with --runs, every run is in "runs".
+    figures.update(measured[-1])
+    if runs > 1:
+        figures["runs"] = measured
+    return figures
+
+
+def measure(events: int, env: dict, tmp: Path, one_case: str) -> tuple[dict, list]:
+    """Each step once, in its own process: COPY, the exports, the verifier."""
     python = sys.executable
-    rows, figures = [], {"machine": info, "events": events}
+    rows, figures = [], {}
 
     copy = (
         "import os, psycopg\n"
@@ -187,10 +194,7 @@ def run(events: int, env: dict, tmp: Path, info: dict) -> dict:
         seconds, rss, _ = child([*verify, str(filtered)], env, tmp / "verify-case.log")
         figures["verify_case"] = {"seconds": seconds, "rss_mb": rss}
         rows.append(("  the case bundle", f"{seconds:.2f} s", f"{rss:,.0f}", "", ""))
-
-    print()
-    print(table(rows, ("step", "events/s", "peak RSS MB", "target", "size")))
-    return figures
+    return figures, rows
 
 
 if __name__ == "__main__":

@@ -4,13 +4,16 @@ Not a test: it prints figures and writes them to bench/results/ingest.json.
 
     .venv/bin/python bench/ingest.py            # 50,000 cases per batch phase
     .venv/bin/python bench/ingest.py --quick    # 5,000 cases, 1,000 single requests
+    .venv/bin/python bench/ingest.py --celery   # with a Celery worker and beat
 
 What it does, all on loopback, in one run:
 
 1. creates a scratch database ``workbench_bench_<random>``, migrates it,
    creates the AI system ``bench-claims`` with ``manage.py create_ai_system``
    and publishes a claims policy with ``manage.py load_policy``;
-2. starts gunicorn on a free port and waits until it answers;
+2. starts gunicorn on a free port and waits until it answers; with
+   ``--celery`` also a Celery worker and beat, as the Procfile runs them
+   (without it nothing consumes the broker until the end of the run);
 3. batch: POSTs ``--cases`` claim cases to /api/v1/cases/batch in batches of
    1,000 with one client, then ``--cases`` more with two concurrent clients
    (validation, routing, subjects, review tasks and the hash-chained trail
@@ -48,17 +51,17 @@ from _common import (
     ROOT,
     CpuSampler,
     machine,
-    pg_database_create,
-    pg_database_drop,
     pg_url,
     pg_version,
     print_machine,
+    scratch_database,
     table,
     write_results,
 )
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
+CELERY = str(ROOT / ".venv" / "bin" / "celery")
 MANAGE = str(ROOT / "manage.py")
 CARC_CSV = ROOT / "data" / "claims" / "carc_claim_adjustment_reason_codes.csv"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -302,6 +305,66 @@ class Gunicorn:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
         self.logfile.close()
+
+
+class Celery:
+    """A Celery worker and beat as in the Procfile (``--celery``): checkpoint
+    signing, the outbox and the rollups run beside the web workers, as in
+    production, instead of not at all until the end of the run."""
+
+    def __init__(self, env: dict, concurrency: int, schedule: Path, log: Path):
+        self.commands = [
+            [CELERY, "-A", "workbench", "worker", "--loglevel", "WARNING",
+             "--concurrency", str(concurrency)],
+            [CELERY, "-A", "workbench", "beat", "--loglevel", "WARNING",
+             "--schedule", str(schedule)],
+        ]  # fmt: skip
+        self.env, self.log = env, log
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, timeout: float = 60) -> None:
+        self.logfile = open(self.log, "w")  # noqa: SIM115
+        for command in self.commands:
+            self.processes.append(
+                subprocess.Popen(
+                    command,
+                    env=self.env,
+                    cwd=ROOT,
+                    stdout=self.logfile,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        # Ready when the worker answers a ping (the broker is the bench's Redis).
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.processes):
+                raise RuntimeError(f"celery exited:\n{self.log.read_text()[-3000:]}")
+            ping = subprocess.run(
+                [CELERY, "-A", "workbench", "inspect", "ping", "--timeout", "1"],
+                env=self.env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
+            if ping.returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"the celery worker did not answer in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+        if self.processes:
+            self.logfile.close()
+        self.processes = []
 
 
 # --- Load ---------------------------------------------------------------------------
@@ -600,12 +663,17 @@ def main() -> int:
         "--threads", type=int, default=1, help="threads per worker (gthread if > 1)"
     )
     parser.add_argument("--clients", default="1,2", help="batch client counts to try (default 1,2)")
+    parser.add_argument(
+        "--celery",
+        action="store_true",
+        help="also run a Celery worker (--concurrency 2) and beat, as in production",
+    )
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", 14)))
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
     args = parser.parse_args()
     if args.quick:
         args.cases, args.single = 5_000, 1_000
-    client_counts = [int(c) for c in args.clients.split(",")]
+    args.client_counts = client_counts = [int(c) for c in args.clients.split(",")]
 
     info = machine()
     info["postgresql"] = pg_version()
@@ -614,6 +682,8 @@ def main() -> int:
     server_desc = f"gunicorn -w {args.workers}" + (
         f" -k gthread --threads {args.threads}" if args.threads > 1 else " (sync workers)"
     )
+    if args.celery:
+        server_desc += ", celery worker --concurrency 2 and beat"
     print(f"server: {server_desc}")
 
     # Payloads are built and encoded up front, so the timed phases only send them.
@@ -636,29 +706,53 @@ def main() -> int:
         for b in range(4)
     ]
     submitted = total_batch + args.single + 32 + 400
+    payload_sets = (phases_bodies, singles, warmup_single, warmup_batch, submitted)
 
-    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-"))
-    database = pg_database_create("workbench_bench")
+    with (
+        scratch_database("workbench-bench", keep=args.keep) as database,
+        tempfile.TemporaryDirectory(prefix="workbench-bench-ingest-") as tmp,
+    ):
+        figures = run(args, info, server_desc, database, Path(tmp), payload_sets)
+
+    figures["machine"]["loadavg_at_end"] = os.getloadavg()
+    report(figures)
+    path = write_results("ingest.json", figures)
+    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    ok = figures["verify"]["count_ok"] and figures["verify"]["trail_verify_ok"]
+    return 0 if ok else 1
+
+
+def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_sets: tuple) -> dict:
+    """Steps 1-6 on the scratch database; gunicorn (and Celery) stopped at the end."""
+    phases_bodies, singles, warmup_single, warmup_batch, submitted = payload_sets
     database_url = pg_url(database)
     redis_scratch = RedisScratch(args.redis_db)
     port = free_port()
+    # scratch_database has put DATABASE_URL, the settings, DEBUG off, the log
+    # level and a throw-away signing key in the environment; the server gets
+    # Redis too (the cache, and the broker with --celery).
+    # The per-key rate limit stays on (its count in Redis is part of every
+    # request's cost) but high enough never to refuse: the single phase sends
+    # 4,000 requests with one key in about a minute, over the default 600/m.
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
         "REDIS_URL": redis_scratch.url,
         "CACHE_KEY_PREFIX": database,
-        "DJANGO_SETTINGS_MODULE": "workbench.settings.local",
-        "DJANGO_DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "TRAIL_SIGNING_KEY_FILE": str(tmp / "trail-signing-key.pem"),
         "WORKBENCH_BASE_URL": f"http://127.0.0.1:{port}",
+        "API_RATE_PER_KEY": "10000000/m",
     }
     log = ROOT / "bench" / "results" / "ingest-gunicorn.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     server = Gunicorn(env, port, args.workers, args.threads, log)
+    celery = Celery(env, 2, tmp / "celerybeat-schedule", log.with_name("ingest-celery.log"))
     figures: dict = {
         "machine": info,
-        "server": {"command": server_desc, "workers": args.workers, "threads": args.threads},
+        "server": {
+            "command": server_desc,
+            "workers": args.workers,
+            "threads": args.threads,
+            "celery": args.celery,
+        },
         "database": database,
         "targets": {"batch_cases_per_s": TARGET_BATCH, "single_p95_ms": TARGET_SINGLE_P95_MS},
     }
@@ -682,13 +776,16 @@ def main() -> int:
         policy_file.write_text(yaml.safe_dump(POLICY, sort_keys=False))
         print(manage(env, "load_policy", str(policy_file)).strip())
 
+        if args.celery:
+            celery.start()
+            print("celery worker and beat running", flush=True)
         server.start()
         print(f"gunicorn answers at {server.url}", flush=True)
         run_singles(server.url, key, warmup_single, SINGLE_CLIENTS)
         run_batches(server.url, key, warmup_batch, 2)
 
         figures["batch"] = []
-        for clients, bodies in zip(client_counts, phases_bodies, strict=True):
+        for clients, bodies in zip(args.client_counts, phases_bodies, strict=True):
             print(f"batch: {args.cases:,} cases, {clients} client(s) ...", flush=True)
             result = run_batches(server.url, key, bodies, clients)
             figures["batch"].append(result)
@@ -712,6 +809,7 @@ def main() -> int:
             print(f"  problems: {figures['single']['statuses']}")
             print(server_errors(log))
         server.stop()
+        celery.stop()
 
         print("COPY: the same rows, straight into PostgreSQL ...", flush=True)
         try:
@@ -740,21 +838,9 @@ def main() -> int:
         }
     finally:
         server.stop()
-        if args.keep:
-            print(f"kept database {database}")
-        else:
-            pg_database_drop(database)
+        celery.stop()
         redis_scratch.cleanup()
-        for path in tmp.iterdir():
-            path.unlink()
-        tmp.rmdir()
-
-    figures["machine"]["loadavg_at_end"] = os.getloadavg()
-    report(figures)
-    path = write_results("ingest.json", figures)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
-    ok = figures["verify"]["count_ok"] and figures["verify"]["trail_verify_ok"]
-    return 0 if ok else 1
+    return figures
 
 
 def report(figures: dict) -> None:

@@ -96,6 +96,12 @@ def main() -> int:
         "--requests", type=int, default=300, help="timed requests per page (default 300)"
     )
     parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="time each page this many times on the one database (default 1)",
+    )
+    parser.add_argument(
         "--page-seconds",
         type=float,
         default=120,
@@ -239,7 +245,15 @@ def setup(args) -> dict:
     print(f"  {cases:,} cases and {tasks:,} tasks in {inserted:.1f} s", flush=True)
 
     with transaction.atomic(), connection.cursor() as cursor:
-        # Colleagues hold some open tasks under a live lease.
+        # Colleagues hold some open tasks under a live lease: 200, or a quarter
+        # of the open tasks at sizes too small to have 800 (under ~20,000
+        # cases), so that some remain for the measured reviewers.
+        cursor.execute(
+            "SELECT count(*) FROM reviews_reviewtask t JOIN reviews_queue q ON q.id = t.queue_id "
+            "WHERE t.status = 'open' AND q.slug = ANY(%s)",
+            [list(REVIEWER_QUEUES)],
+        )
+        claimed_by_colleagues = min(CLAIMED_BY_COLLEAGUES, cursor.fetchone()[0] // 4)
         cursor.execute(
             """
             WITH picked AS (
@@ -256,7 +270,7 @@ def setup(args) -> dict:
             """,
             [
                 list(REVIEWER_QUEUES),
-                CLAIMED_BY_COLLEAGUES,
+                claimed_by_colleagues,
                 [u.pk for u in colleagues],
                 len(colleagues),
             ],
@@ -334,7 +348,11 @@ def measured_cases_make(reviewers, variants) -> dict:
         )
 
     now = timezone.now()
-    held_tasks = pick(ReviewTask.Status.OPEN, MEASURED_REVIEWERS * HELD_EACH)
+    # At small sizes fewer tasks are open than the two groups want: half each.
+    available = ReviewTask.objects.filter(
+        status=ReviewTask.Status.OPEN, queue__slug__in=REVIEWER_QUEUES
+    ).count()
+    held_tasks = pick(ReviewTask.Status.OPEN, min(MEASURED_REVIEWERS * HELD_EACH, available // 2))
     taken = {t.pk for t in held_tasks}
     open_tasks = [t for t in pick(ReviewTask.Status.OPEN, OPEN_MEASURED * 2) if t.pk not in taken]
     open_tasks = open_tasks[:OPEN_MEASURED]
@@ -608,12 +626,26 @@ def run(args, info: dict) -> dict:
         "target_p95_ms": TARGET_P95_MS,
         "pages": {},
     }
+    for name in [name for name, requests in pages.items() if not requests]:
+        print(f"{name}: no such case among {args.cases:,} cases; not measured", flush=True)
+        del pages[name]
+    # Each run times every page in turn (each after its warm-up), so that the
+    # runs are spread over the same stretch of time.
+    runs: dict[str, list[dict]] = {name: [] for name in pages}
+    for run_number in range(1, args.runs + 1):
+        of = f" (run {run_number} of {args.runs})" if args.runs > 1 else ""
+        for name, requests in pages.items():
+            timed_requests(requests, min(30, len(requests)))  # warm-up: code paths, caches
+            cpu = CpuSampler()
+            print(f"{name}: {args.requests} requests{of} ...", flush=True)
+            timing = timed_requests(requests, args.requests, args.page_seconds)
+            timing["cpu"] = cpu.stop()
+            runs[name].append(timing)
+            if args.runs > 1:
+                print(f"  p50 {timing['p50_ms']} ms, p95 {timing['p95_ms']} ms", flush=True)
     for name, requests in pages.items():
-        timed_requests(requests, min(30, len(requests)))  # warm-up: code paths, caches
-        cpu = CpuSampler()
-        print(f"{name}: {args.requests} requests ...", flush=True)
-        timing = timed_requests(requests, args.requests, args.page_seconds)
-        timing["cpu"] = cpu.stop()
+        # The page's figures are its last run's; with --runs, every run is in "runs".
+        timing = {**runs[name][-1], "runs": runs[name]} if args.runs > 1 else runs[name][-1]
         queries = query_pass(requests, QUERY_PASSES)
         slowest = queries["slowest"]
         timing["queries"] = queries

@@ -4,7 +4,7 @@ Not a test: it prints figures and merges them into bench/results/trail.json.
 
     .venv/bin/python bench/trail.py                     # PostgreSQL, 300,000 events
     .venv/bin/python bench/trail.py --sqlite            # SQLite
-    .venv/bin/python bench/trail.py --events 50000      # fewer
+    .venv/bin/python bench/trail.py --quick             # 50,000 events
 
 On a fresh database (PostgreSQL ``workbench_bench_trail_<random>`` at
 127.0.0.1:5432, dropped at the end; or a SQLite file in a temporary
@@ -21,25 +21,19 @@ the append timing (in production a worker does it).
 """
 
 import argparse
-import json
-import os
 import random
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from _common import (
     RESULTS,
     ROOT,
     CpuSampler,
     machine,
-    pg_database_create,
-    pg_database_drop,
-    pg_url,
     print_machine,
+    results_merge,
+    scratch_database,
     table,
-    write_results,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -54,6 +48,7 @@ def main() -> int:
     parser.add_argument(
         "--events", type=int, default=300_000, help="events to append (default 300,000)"
     )
+    parser.add_argument("--quick", action="store_true", help="50,000 events")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument(
         "--verify-runs", type=int, default=2, help="times to run trail_verify (default 2)"
@@ -64,48 +59,14 @@ def main() -> int:
         help="also run trail_verify once under cProfile and print where the time goes",
     )
     args = parser.parse_args()
+    if args.quick:
+        args.events = 50_000
 
     info = machine()
     print_machine(info)
-    tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-trail-"))
-    database = None
-    if args.sqlite:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'trail.sqlite3'}"
-    else:
-        database = pg_database_create("workbench_bench_trail")
-        os.environ["DATABASE_URL"] = pg_url(database)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="workbench.settings.local",
-        DJANGO_DEBUG="false",
-        LOG_LEVEL="WARNING",
-        TRAIL_SIGNING_KEY_FILE=str(tmp / "trail-signing-key.pem"),
-    )
-    try:
+    with scratch_database("workbench-bench-trail", sqlite=args.sqlite):
         figures = run(args, info)
-    finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # noqa: BLE001 (Django may not be set up yet)
-            pass
-        if database:
-            pg_database_drop(database)
-        for path in tmp.iterdir():
-            path.unlink()
-        tmp.rmdir()
-
-    merged = {}
-    existing = RESULTS / "trail.json"
-    if existing.exists():
-        try:
-            merged = json.loads(existing.read_text())
-        except ValueError:
-            merged = {}
-    merged[figures["database"]] = figures
-    path = write_results("trail.json", merged)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    results_merge("trail.json", figures["database"], figures)
     return 0 if figures["verify_ok"] else 1
 
 
