@@ -18,22 +18,35 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 Frontier = list[tuple[int, bytes]]
 
 
+try:  # CPython's own SHA-256: on 33- and 65-byte inputs about half the cost
+    # of OpenSSL's per-call setup (the same function).
+    from _sha256 import sha256 as _small_sha256
+except ImportError:  # pragma: no cover - other Pythons
+    _small_sha256 = hashlib.sha256
+
+
 def leaf_hash(event_hash: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + event_hash).digest()
+    return _small_sha256(b"\x00" + event_hash).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+    return _small_sha256(b"\x01" + left + right).digest()
 
 
 def frontier_extend(frontier: Frontier, event_hashes: Iterable[bytes]) -> Frontier:
     """The frontier after appending the leaves of ``event_hashes``."""
+    return frontier_extend_leaves(frontier, map(leaf_hash, event_hashes))
+
+
+def frontier_extend_leaves(frontier: Frontier, leaves: Iterable[bytes]) -> Frontier:
+    """The frontier after appending ``leaves`` (already ``leaf_hash``-ed)."""
     frontier = list(frontier)
-    for event_hash in event_hashes:
-        size, root = 1, leaf_hash(event_hash)
+    small = _small_sha256
+    for root in leaves:
+        size = 1
         while frontier and frontier[-1][0] == size:
-            _, left = frontier.pop()
-            size, root = size * 2, node_hash(left, root)
+            root = small(b"\x01" + frontier.pop()[1] + root).digest()
+            size *= 2
         frontier.append((size, root))
     return frontier
 
