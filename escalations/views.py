@@ -7,7 +7,6 @@ URL, calls one service and comes back to the board: a redirect without
 JavaScript, the board fragment with htmx.
 """
 
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
