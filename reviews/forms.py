@@ -128,6 +128,12 @@ class DecisionForm(forms.Form):
             self.add_error(None, error.message)
 
 
+class ClaimForm(forms.Form):
+    """Claim next, in one queue or in all of the reviewer's."""
+
+    queue = forms.SlugField(required=False, max_length=64)
+
+
 class TaskReassignForm(forms.Form):
     to_user = forms.ModelChoiceField(
         label="Reassign to",

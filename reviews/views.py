@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from reviews.display import case_input_view, case_output_view
-from reviews.forms import DecisionForm
+from reviews.forms import ClaimForm, DecisionForm
 from reviews.models import Case, ReviewTask
 from reviews.selectors import (
     CaseForReviewer,
@@ -80,7 +80,10 @@ def queue_list(request):
 @require_POST
 def claim_next(request):
     user_roles(user=request.user)  # one read of the groups, reused by the service
-    slug = request.POST.get("queue") or None
+    form = ClaimForm(request.POST)
+    if not form.is_valid():
+        raise Http404("no such queue")
+    slug = form.cleaned_data["queue"] or None
     task = task_claim_next(user=request.user, queue_slug=slug)
     if task is None:
         where = f"in {slug}" if slug else "in your queues"

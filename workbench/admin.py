@@ -3,6 +3,7 @@ that every change lands in the trail."""
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.db import models
 
 from workbench.models import (
     AISystem,
@@ -38,6 +39,9 @@ class WorkbenchUserAdmin(UserAdmin):
 class AISystemAdmin(ReadOnlyAdmin):
     list_display = ["slug", "name", "kind", "stopped", "created_at"]
     exclude = ["callback_secret"]
+    # Said, not assumed: Django 5.x warns on every form with a URLField that
+    # its default scheme changes to https in 6.0 (a 500 where warnings are errors).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(APIKey)

@@ -1,20 +1,32 @@
 """Forms of the core's screens."""
 
+from datetime import date
+
 from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from workbench.models import AISystem, TrailExport
 from workbench.services.export import ExportFilters
 
 
+class DayField(forms.DateField):
+    """A UTC day a report or an export is about. Bounded, so that the days
+    around it (a range of up to three years back, the week after) stay in
+    what a Python date holds: 0001-01-05 or 9999-12-31 were server errors."""
+
+    default_validators = [
+        MinValueValidator(date(1970, 1, 1)),
+        MaxValueValidator(date(9998, 12, 31)),
+    ]
+
+
 class ExportForm(forms.Form):
     """What to export from the trail, and in which format."""
 
-    date_from = forms.DateField(
+    date_from = DayField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
-        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    date_to = DayField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     system = forms.ChoiceField(label="AI system", required=False)
     case = forms.CharField(
         label="Case reference",

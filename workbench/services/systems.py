@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -22,6 +23,9 @@ class AuthenticationFailed(WorkbenchError):
 class IssuedKey:
     key: APIKey
     plaintext: str  # shown once, never stored
+
+
+KEY_PREFIX = re.compile(r"[0-9a-f]{12}")  # secrets.token_hex(6), as api_key_create makes it
 
 
 def _hash_secret(secret: str) -> str:
@@ -105,6 +109,9 @@ def api_key_authenticate(*, plaintext: str, scope: str) -> APIKey:
         marker, prefix, secret = plaintext.split("_", 2)
     except ValueError:
         raise AuthenticationFailed("malformed API key") from None
+    if not KEY_PREFIX.fullmatch(prefix):
+        # Not ours, and not to be looked up: PostgreSQL refuses a NUL in it.
+        raise AuthenticationFailed("malformed API key")
     key = (
         APIKey.objects.select_related("system")
         .filter(prefix=prefix, revoked_at__isnull=True)

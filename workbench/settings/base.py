@@ -56,6 +56,8 @@ MIDDLEWARE = [
     # compression and far-future caching of hashed names in production.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "workbench.middleware.BodyLimitMiddleware",
+    # Before the session is looked up by its cookie.
+    "workbench.middleware.NulCharacterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

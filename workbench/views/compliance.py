@@ -16,7 +16,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from workbench.compliance import FAIRNESS_METRICS, compliance_dashboard, default_range
-from workbench.forms import ExportForm
+from workbench.forms import DayField, ExportForm
 from workbench.services.metrics import automation_bias_report, transparency_render
 from workbench.views import require_compliance
 
@@ -26,8 +26,8 @@ MAX_DAYS = 3 * 366
 class RangeForm(forms.Form):
     """The dashboard's date range: UTC days, both included."""
 
-    start = forms.DateField(required=False, label="From")
-    end = forms.DateField(required=False, label="To")
+    start = DayField(required=False, label="From")
+    end = DayField(required=False, label="To")
 
     def range(self) -> tuple[date, date]:
         start, end = default_range()
@@ -44,7 +44,7 @@ class TransparencyForm(RangeForm):
 
 
 class WeekForm(forms.Form):
-    week = forms.DateField(required=False, label="Week of")
+    week = DayField(required=False, label="Week of")
 
     def monday(self) -> date:
         day = (self.cleaned_data.get("week") if self.is_valid() else None) or (
