@@ -3,6 +3,7 @@ that every change lands in the trail."""
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
 from django.db import models
 
 from workbench.models import (
@@ -15,6 +16,7 @@ from workbench.models import (
     User,
 )
 from workbench.services import Actor, api_key_revoke, outbox_retry
+from workbench.services.users import user_change_record
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,9 +32,42 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class WorkbenchUserAdmin(UserAdmin):
+    """Users are changed here (roles, reporting line, password, standing),
+    and each change is recorded in the trail in its transaction. They are
+    not deleted: decisions name their reviewer; deactivate instead."""
+
     list_display = ["username", "email", "manager", "is_active", "last_login"]
     list_filter = ["groups", "is_active"]
     fieldsets = UserAdmin.fieldsets + (("Reporting line", {"fields": ["manager"]}),)
+
+    def log_addition(self, request, obj, message):
+        user_change_record(
+            user=obj, actor=Actor.user(request.user), created=True, fields=_fields(message)
+        )
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        user_change_record(
+            user=obj, actor=Actor.user(request.user), created=False, fields=_fields(message)
+        )
+        return super().log_change(request, obj, message)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _fields(message) -> list[str]:
+    """The field names in the admin's change message."""
+    names = []
+    for part in message if isinstance(message, list) else []:
+        for what in ("added", "changed"):
+            names += (part.get(what) or {}).get("fields", [])
+    return [str(name) for name in names]
+
+
+# Roles are the groups' fixed names (DESIGN §1): given on the user's page, not
+# edited as groups.
+admin.site.unregister(Group)
 
 
 @admin.register(AISystem)

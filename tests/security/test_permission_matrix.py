@@ -442,10 +442,9 @@ ROWS = [
 
 # What the superuser may do there. Everything else is read-only: changes go
 # through services, so that they land in the trail (workbench/admin.py).
-ADMIN_ADD = {"auth.group", "workbench.user"}
+# Users are added and changed (each change recorded), never deleted.
+ADMIN_ADD = {"workbench.user"}
 ADMIN_DELETE = {
-    "auth.group",
-    "workbench.user",
     "axes.accessattempt",
     "axes.accesslog",
     "axes.accessfailurelog",

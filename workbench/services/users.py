@@ -44,3 +44,21 @@ def user_create(
         data={"username": username, "role": role, "manager": manager},
     )
     return user
+
+
+@transaction.atomic
+def user_change_record(*, user: User, actor: Actor, created: bool, fields: list[str]) -> None:
+    """Record a change of a user made in the admin: which fields changed
+    (their names, never their values), and the roles, reporting line and
+    standing after it."""
+    trail_append(
+        action="user.created" if created else "user.changed",
+        actor=actor,
+        data={
+            "username": user.username,
+            "changed": sorted(fields),
+            "roles": sorted(user.groups.values_list("name", flat=True)),
+            "manager": user.manager.username if user.manager_id else None,
+            "active": user.is_active,
+        },
+    )
