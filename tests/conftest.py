@@ -33,6 +33,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs the Celery broker (REDIS_URL)"))
 
 
+# The demo's people: a reviewer, an appeal reviewer, a supervisor.
+@pytest.fixture
+def alice(db):
+    return factories.UserFactory(username="rev.alice", role="reviewer")
+
+
+@pytest.fixture
+def carol(db):
+    return factories.UserFactory(username="appeal.carol", role="appeal_reviewer")
+
+
+@pytest.fixture
+def sam(db):
+    return factories.UserFactory(username="sup.sam", role="supervisor")
+
+
 @pytest.fixture
 def system(db):
     return factories.system_with_policy()

@@ -3,12 +3,10 @@
 import json
 from pathlib import Path
 
-import pytest
 from django.conf import settings
 
 from escalations.models import Appeal, Evidence
 from reviews.models import Case, Decision
-from tests import factories
 from workbench.models import TrailEvent
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -64,18 +62,3 @@ def assert_escaped(body: bytes, text: str) -> None:
         assert text not in page, text
     for marker in [*EVALUATED, settings.SECRET_KEY]:
         assert marker not in page, marker
-
-
-@pytest.fixture
-def reviewer(db):
-    return factories.UserFactory(username="rev.fuzz", role="reviewer")
-
-
-@pytest.fixture
-def appeal_reviewer(db):
-    return factories.UserFactory(username="appeal.fuzz", role="appeal_reviewer")
-
-
-@pytest.fixture
-def supervisor(db):
-    return factories.UserFactory(username="sup.fuzz", role="supervisor")

@@ -69,10 +69,10 @@ def urlencoded(fields: dict[str, str | bytes]) -> bytes:
 
 
 @pytest.fixture
-def held(system, reviewer):
+def held(system, alice):
     """A denial the reviewer holds, and their decision form's hidden fields."""
     case = factories.ingest(system, factories.claim_payload(700))
-    task = task_claim_next(user=reviewer)
+    task = task_claim_next(user=alice)
     form = {
         "task": str(task.pk),
         "fencing_token": str(task.fencing_token),
@@ -82,10 +82,10 @@ def held(system, reviewer):
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
-def test_a_rationale_is_kept_verbatim_and_shown_escaped(held, reviewer, supervisor, text):
+def test_a_rationale_is_kept_verbatim_and_shown_escaped(held, alice, sam, text):
     case, form = held
 
-    response = client_for(reviewer).post(
+    response = client_for(alice).post(
         f"/cases/{case.reference}/", {**form, "action": "escalate", "rationale": text}
     )
 
@@ -93,7 +93,7 @@ def test_a_rationale_is_kept_verbatim_and_shown_escaped(held, reviewer, supervis
     assert response.status_code == 302, response.content[:500]
     # Stripped of surrounding white space, as every form field is.
     assert Decision.objects.get().rationale == text.strip()
-    page = client_for(supervisor).get(f"/cases/{case.reference}/")
+    page = client_for(sam).get(f"/cases/{case.reference}/")
     assert page.status_code == 200
     assert_escaped(page.content, text)
 
@@ -115,13 +115,11 @@ def test_a_rationale_is_kept_verbatim_and_shown_escaped(held, reviewer, supervis
         ({"reason_code": "'; DROP TABLE reviews_case; --", "action": "override"}, "reason_code"),
     ],
 )
-def test_a_decision_that_cannot_be_read_is_refused_and_nothing_recorded(
-    held, reviewer, fields, field
-):
+def test_a_decision_that_cannot_be_read_is_refused_and_nothing_recorded(held, alice, fields, field):
     case, form = held
     before = counts()
 
-    response = client_for(reviewer).post(
+    response = client_for(alice).post(
         f"/cases/{case.reference}/", {**form, "action": "escalate", "rationale": "x", **fields}
     )
 
@@ -136,11 +134,11 @@ def test_a_decision_that_cannot_be_read_is_refused_and_nothing_recorded(
     [({"task": "9" * 30}, 404), ({"fencing_token": "9" * 30}, 409)],
     ids=["huge-task-id", "huge-fencing-token"],
 )
-def test_numbers_no_database_holds_are_not_found_or_stale(held, reviewer, fields, status):
+def test_numbers_no_database_holds_are_not_found_or_stale(held, alice, fields, status):
     case, form = held
     before = counts()
 
-    response = client_for(reviewer).post(
+    response = client_for(alice).post(
         f"/cases/{case.reference}/", {**form, "action": "release", **fields}
     )
 
@@ -148,13 +146,13 @@ def test_numbers_no_database_holds_are_not_found_or_stale(held, reviewer, fields
     assert counts() == before
 
 
-def test_invalid_utf8_in_a_rationale_is_read_as_replacement_characters(held, reviewer):
+def test_invalid_utf8_in_a_rationale_is_read_as_replacement_characters(held, alice):
     """Browsers send UTF-8; bytes that are not are read as U+FFFD (Django
     decodes form data with errors="replace"), never a server error."""
     case, form = held
     body = urlencoded({**form, "action": "escalate"}) + b"&rationale=ok%FF%FEthen%C3%28"
 
-    response = client_for(reviewer).post(
+    response = client_for(alice).post(
         f"/cases/{case.reference}/", body, content_type="application/x-www-form-urlencoded"
     )
 
@@ -171,23 +169,21 @@ def test_invalid_utf8_in_a_rationale_is_read_as_replacement_characters(held, rev
         (b"action=escalate", "text/plain"),
     ],
 )
-def test_a_decision_in_another_content_type_is_refused(held, reviewer, body, content_type):
+def test_a_decision_in_another_content_type_is_refused(held, alice, body, content_type):
     case, _ = held
     before = counts()
 
-    response = client_for(reviewer).post(
-        f"/cases/{case.reference}/", body, content_type=content_type
-    )
+    response = client_for(alice).post(f"/cases/{case.reference}/", body, content_type=content_type)
 
     assert_refused(response, [422])
     assert counts() == before
 
 
-def test_a_form_over_the_limit_is_refused_before_it_is_read(held, reviewer):
+def test_a_form_over_the_limit_is_refused_before_it_is_read(held, alice):
     case, form = held
     before = counts()
 
-    response = client_for(reviewer).post(
+    response = client_for(alice).post(
         f"/cases/{case.reference}/",
         urlencoded({**form, "action": "escalate", "rationale": "x"}),
         content_type="application/x-www-form-urlencoded",
@@ -202,12 +198,12 @@ def test_a_form_over_the_limit_is_refused_before_it_is_read(held, reviewer):
 
 
 @pytest.fixture
-def opened(system, reviewer, appeal_reviewer):
+def opened(system, alice, carol):
     """An appeal whose statement the appeal reviewer opened; the form's hidden fields."""
-    case = decided_case(system, reviewer, n=710)
+    case = decided_case(system, alice, n=710)
     appeal_file(case=case, statement="Please look again.", evidence=[], idempotency_key="k710")
-    task = task_claim_next(user=appeal_reviewer)
-    appeal_statement_open(task_id=task.pk, user=appeal_reviewer, fencing_token=task.fencing_token)
+    task = task_claim_next(user=carol)
+    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
     form = {
         "task": str(task.pk),
         "fencing_token": str(task.fencing_token),
@@ -220,13 +216,11 @@ def opened(system, reviewer, appeal_reviewer):
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_the_reasons_of_an_appeal_decision_are_kept_and_shown_escaped_to_the_customer(
-    opened, appeal_reviewer, text
+    opened, carol, text
 ):
     case, form = opened
 
-    response = client_for(appeal_reviewer).post(
-        f"/appeals/{case.reference}/", {**form, "reasons": text}
-    )
+    response = client_for(carol).post(f"/appeals/{case.reference}/", {**form, "reasons": text})
 
     assert_clean(response)
     assert response.status_code == 302, response.content[:500]
@@ -247,11 +241,11 @@ def test_the_reasons_of_an_appeal_decision_are_kept_and_shown_escaped_to_the_cus
         ({"action": "${1234321+1111111}"}, "action"),
     ],
 )
-def test_an_appeal_decision_that_cannot_be_read_is_refused(opened, appeal_reviewer, fields, field):
+def test_an_appeal_decision_that_cannot_be_read_is_refused(opened, carol, fields, field):
     case, form = opened
     before = counts()
 
-    response = client_for(appeal_reviewer).post(
+    response = client_for(carol).post(
         f"/appeals/{case.reference}/", {**form, "reasons": "Looked again.", **fields}
     )
 
@@ -265,13 +259,13 @@ def test_an_appeal_decision_that_cannot_be_read_is_refused(opened, appeal_review
 
 
 @pytest.fixture
-def appealable(system, reviewer):
-    return decided_case(system, reviewer, n=720)
+def appealable(system, alice):
+    return decided_case(system, alice, n=720)
 
 
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_a_statement_is_kept_verbatim_and_shown_escaped_to_the_appeal_reviewer(
-    appealable, appeal_reviewer, text
+    appealable, carol, text
 ):
     statement = f"{text} (my words)"
 
@@ -285,9 +279,9 @@ def test_a_statement_is_kept_verbatim_and_shown_escaped_to_the_appeal_reviewer(
     assert response.status_code == 302, response.content[:500]
     appeal = Appeal.objects.get()
     assert appeal_statement(appeal) == statement.strip()
-    task = task_claim_next(user=appeal_reviewer)
-    appeal_statement_open(task_id=task.pk, user=appeal_reviewer, fencing_token=task.fencing_token)
-    page = client_for(appeal_reviewer).get(f"/appeals/{appealable.reference}/")
+    task = task_claim_next(user=carol)
+    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
+    page = client_for(carol).get(f"/appeals/{appealable.reference}/")
     assert page.status_code == 200
     assert "(my words)" in page.text
     assert_escaped(page.content, statement)
@@ -391,9 +385,7 @@ def _assert_safe_evidence(item: Evidence) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES["names"] + LONG, ids=lambda n: repr(n[:40]))
-def test_an_evidence_file_name_is_cleaned_before_it_is_kept_or_shown(
-    appealable, appeal_reviewer, name
-):
+def test_an_evidence_file_name_is_cleaned_before_it_is_kept_or_shown(appealable, carol, name):
     response = _filed(appealable, filename(name))
 
     assert_clean(response)
@@ -408,9 +400,9 @@ def test_an_evidence_file_name_is_cleaned_before_it_is_kept_or_shown(
     _assert_safe_evidence(item)
     assert item.content_type == "application/pdf"
     # Downloaded as an attachment, under a header the name cannot break.
-    task = task_claim_next(user=appeal_reviewer)
-    appeal_statement_open(task_id=task.pk, user=appeal_reviewer, fencing_token=task.fencing_token)
-    staff = client_for(appeal_reviewer)
+    task = task_claim_next(user=carol)
+    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
+    staff = client_for(carol)
     download = staff.get(f"/appeals/{appealable.reference}/evidence/{item.pk}/")
     assert download.status_code == 200
     assert download.content == PDF

@@ -23,11 +23,6 @@ HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def alice(db):
-    return factories.UserFactory(username="rev.alice", role="reviewer")
-
-
-@pytest.fixture
 def bob(db):
     return factories.UserFactory(username="rev.bob", role="reviewer")
 
