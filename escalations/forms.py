@@ -12,7 +12,6 @@ from django.utils.translation import gettext_lazy as _
 from escalations.models import Appeal
 from escalations.services.evidence import ACCEPTED, MAX_FILE_BYTES, MAX_FILES
 from reviews.forms import DecisionForm
-from reviews.models import ReasonCode
 from workbench.models import AISystem
 
 
@@ -107,12 +106,10 @@ class AppealDecisionForm(forms.Form):
         "reasons": "reasons",
     }
 
-    def __init__(self, *args, outcomes: list[str], reason_codes: list[ReasonCode], **kwargs):
+    def __init__(self, *args, outcomes: list[str], reason_choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["final_outcome"].choices = [("", "— choose —")] + [(o, o) for o in outcomes]
-        self.fields["reason_code"].choices = [("", "— none —")] + [
-            (rc.code, f"{rc.code} — {rc.description[:90]}") for rc in reason_codes
-        ]
+        self.fields["reason_code"].choices = [("", "— none —"), *reason_choices]
 
     @classmethod
     def fresh(cls, *, task, **kwargs) -> "AppealDecisionForm":

@@ -36,8 +36,9 @@ from reviews.forms import SystemSwitchForm, TaskReassignForm
 from reviews.models import ReviewTask
 from reviews.selectors import (
     case_decisions,
+    case_outcome_choices,
+    case_reason_choices,
     case_timeline,
-    reason_code_catalog,
     supervisor_board,
     user_roles,
 )
@@ -287,12 +288,12 @@ class AppealPage:
         )
         self.held = task if live else None
         self.opened = self.held is not None and appeal.statement_opened_by_id == request.user.pk
+        self.reasons = case_reason_choices(case=self.case)
 
     def _form(self, **kwargs) -> AppealDecisionForm:
-        codes, _ = reason_code_catalog(system=self.case.system)
         return AppealDecisionForm(
-            outcomes=list(self.case.policy.document.get("outcomes", [])),
-            reason_codes=codes,
+            outcomes=case_outcome_choices(case=self.case),
+            reason_choices=self.reasons.options,
             **kwargs,
         )
 
@@ -341,11 +342,11 @@ class AppealPage:
         if form is None and held is not None:
             form = AppealDecisionForm.fresh(
                 task=held,
-                outcomes=list(case.policy.document.get("outcomes", [])),
-                reason_codes=reason_code_catalog(system=case.system)[0],
+                outcomes=case_outcome_choices(case=case),
+                reason_choices=self.reasons.options,
             )
         revealed = self.opened or appeal.status == Appeal.Status.DECIDED
-        catalog = reason_code_catalog(system=case.system)[1]
+        catalog = self.reasons.catalog
         context = {
             "appeal": appeal,
             "case": case,

@@ -2,17 +2,86 @@
 it said. Shared by the reviewer's case page and the appeal page."""
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from reviews.models import Case
+from reviews.models import Case, ReviewTask
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """The case as anyone who may open its page reads it, a blind reviewer
+    too (``BLIND_VIEW`` "case"): who and what it is about, never what the AI
+    said. The page's head is built from this alone."""
+
+    reference: str
+    system_name: str
+    kind: str
+    kind_display: str
+    subject: str
+    external_id: str
+    status: str
+    status_display: str
+    created_at: datetime
+    model_name: str
+    model_version: str
+
+    @classmethod
+    def of(cls, case: Case) -> "CaseFacts":
+        return cls(
+            reference=case.reference,
+            system_name=case.system.name,
+            kind=case.kind,
+            kind_display=case.get_kind_display(),
+            subject=case.subject.reference,
+            external_id=case.external_id,
+            status=case.status,
+            status_display=case.get_status_display(),
+            created_at=case.created_at,
+            model_name=case.model_name,
+            model_version=case.model_version,
+        )
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """A task as the case page shows it (``BLIND_VIEW`` "queue" and "lease").
+    Blind, a QA task reads as a review: that the policy finalized the case
+    alone would say that no rule on the outcome or confidence matched."""
+
+    pk: int
+    kind_display: str
+    queue_name: str
+    status: str
+    assignee: str
+    lease_expires_at: datetime | None
+    due_at: datetime
+
+    @classmethod
+    def of(cls, task: ReviewTask, *, blind: bool) -> "TaskFacts":
+        kind = task.get_kind_display()
+        if blind and task.kind == ReviewTask.Kind.QA:
+            kind = ReviewTask.Kind.REVIEW.label
+        return cls(
+            pk=task.pk,
+            kind_display=kind,
+            queue_name=task.queue.name,
+            status=task.status,
+            assignee=task.assignee.get_username() if task.assignee else "",
+            lease_expires_at=task.lease_expires_at,
+            due_at=task.due_at,
+        )
 
 
 def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
     """The case input shaped for its kind: claim lines as a table, a
-    conversation as chat turns, anything else as indented JSON."""
-    data = case.input
+    conversation as chat turns, anything else as indented JSON.
+    ``hide_codes`` (blind review): the AI's reason codes are left out, from the
+    claim lines and from any ``reason_codes`` key of the rest."""
+    data = _without_codes(case.input) if hide_codes else case.input
     if case.kind == "claim_decision" and isinstance(data, dict):
-        lines = data.get("lines")
+        lines = case.input.get("lines")
         if isinstance(lines, list) and lines and all(isinstance(line, dict) for line in lines):
             rows, total = [], Decimal(0)
             for line in lines:
@@ -23,17 +92,21 @@ def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
                     total = None
                 codes = line.get("reason_codes")
                 codes = codes if isinstance(codes, list) else []
+                extra = {
+                    k: v
+                    for k, v in line.items()
+                    if k not in {"code", "description", "amount", "reason_codes"}
+                }
                 rows.append(
                     {
                         "code": line.get("code", ""),
                         "description": line.get("description", ""),
                         "amount": amount,
-                        "reason_codes": [(str(c), catalog.get(str(c))) for c in codes],
-                        "extra": {
-                            k: v
-                            for k, v in line.items()
-                            if k not in {"code", "description", "amount", "reason_codes"}
-                        },
+                        "reason_codes": []
+                        if hide_codes
+                        else [(str(c), catalog.get(str(c))) for c in codes],
+                        "codes_hidden": hide_codes and bool(codes),
+                        "extra": _without_codes(extra) if hide_codes else extra,
                     }
                 )
             claim = data.get("claim") if isinstance(data.get("claim"), dict) else {}
@@ -55,6 +128,15 @@ def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
             ]
             return {"shape": "chat", "turns": turns}
     return {"shape": "json", "text": _pretty(data)}
+
+
+def _without_codes(value):
+    """``value`` without any ``reason_codes`` key, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_codes(v) for k, v in value.items() if k != "reason_codes"}
+    if isinstance(value, list):
+        return [_without_codes(item) for item in value]
+    return value
 
 
 def case_output_view(case: Case, catalog: dict) -> dict:

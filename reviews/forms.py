@@ -10,7 +10,6 @@ import uuid
 from django import forms
 from django.utils.html import format_html, format_html_join
 
-from reviews.models import ReasonCode
 from workbench.errors import WorkbenchError
 from workbench.models import User
 
@@ -92,12 +91,12 @@ class DecisionForm(forms.Form):
     # Service field paths -> form fields (``verdict`` has no field of its own).
     FIELD_OF_PATH = {"outcome": "outcome", "reason_code": "reason_code", "rationale": "rationale"}
 
-    def __init__(self, *args, outcomes: list[str], reason_codes: list[ReasonCode], **kwargs):
+    def __init__(self, *args, outcomes: list[str], reason_choices: list[tuple[str, str]], **kwargs):
+        # Both lists come from the selectors the decision service checks with
+        # (``case_outcome_choices``, ``case_reason_choices``).
         super().__init__(*args, **kwargs)
         self.fields["outcome"].choices = [("", "— choose —")] + [(o, o) for o in outcomes]
-        self.fields["reason_code"].choices = [("", "— none —")] + [
-            (rc.code, f"{rc.code} — {rc.description[:90]}") for rc in reason_codes
-        ]
+        self.fields["reason_code"].choices = [("", "— none —"), *reason_choices]
 
     @classmethod
     def fresh(cls, *, task, default_outcome: str = "", **kwargs) -> "DecisionForm":

@@ -177,26 +177,160 @@ def case_for_reviewer(*, reference: str, roles: Iterable[str]) -> CaseForReviewe
     return CaseForReviewer(case=case, tasks=tasks)
 
 
-def reason_code_catalog(
-    *, system: AISystem, codes: Iterable[str] = ()
-) -> tuple[list[ReasonCode], dict[str, ReasonCode]]:
-    """In one query: the active codes a reviewer may pick (by code), and the
-    catalog entry of each of ``codes`` (active or not) by code."""
-    codes = list(codes)
-    rows = list(
-        ReasonCode.objects.filter(system=system)
-        .filter(Q(active=True) | Q(code__in=codes))
-        .order_by("code")
+# --- What the decision form offers ---------------------------------------------------------
+# One rule each for the Outcome and the Reason select, called by the form, the
+# page and the services that check a decision, so that what is offered and
+# what is accepted cannot drift apart.
+
+OTHER_REASON = "other"
+OTHER_REASON_LABEL = "Other (explained in the rationale)"
+
+
+@dataclass
+class ReasonChoices:
+    """The reason codes a person may choose on one case, in the order offered."""
+
+    options: list[tuple[str, str]]  # (code, label)
+    catalog: dict[str, ReasonCode]  # the catalog's entry of each code the page may show
+
+    @property
+    def codes(self) -> set[str]:
+        return {code for code, _ in self.options}
+
+
+def case_ai_reason_codes(case: Case) -> dict[str, str]:
+    """The reason codes the AI gave on ``case``, in order, each with the AI's
+    text (``output.reasons``) or none (for claims, ``input.lines[].reason_codes``)."""
+    given: dict[str, str] = {}
+    output = case.output if isinstance(case.output, dict) else {}
+    for reason in output.get("reasons") or []:
+        if isinstance(reason, dict) and reason.get("code") not in (None, ""):
+            given.setdefault(str(reason["code"]), str(reason.get("text") or ""))
+    lines = case.input.get("lines") if isinstance(case.input, dict) else None
+    for line in lines if isinstance(lines, list) else []:
+        codes = line.get("reason_codes") if isinstance(line, dict) else None
+        for code in codes if isinstance(codes, list) else []:
+            if code not in (None, ""):
+                given.setdefault(str(code), "")
+    return given
+
+
+def case_reason_choices(*, case: Case, blind: bool = False) -> ReasonChoices:
+    """What the Reason select offers on ``case``, and all that a decision on
+    it may carry: the system's active catalog (by code), then the codes the AI
+    gave on this case (overriding never waits for a catalog), then
+    ``OTHER_REASON``. ``blind`` (before a blind reviewer commits): the AI's
+    codes are left out, since offering them would show them. One query."""
+    given = {} if blind else case_ai_reason_codes(case)
+    rows = ReasonCode.objects.filter(system_id=case.system_id).filter(
+        Q(active=True) | Q(code__in=list(given))
     )
-    return [row for row in rows if row.active], {row.code: row for row in rows}
+    catalog = {row.code: row for row in rows.order_by("code")}
+    options = {
+        code: f"{code} — {row.description[:90]}" for code, row in catalog.items() if row.active
+    }
+    for code, text in given.items():
+        if code not in options:
+            row = catalog.get(code)
+            about = row.description if row is not None else text
+            options[code] = (f"{code} — {about[:90]}" if about else code) + " (given by the AI)"
+    options.setdefault(OTHER_REASON, OTHER_REASON_LABEL)
+    return ReasonChoices(options=list(options.items()), catalog=catalog)
+
+
+# The outcomes a kind of system usually gives, offered when the policy lists none.
+KIND_OUTCOMES = {
+    "claim_decision": ("approve", "partial", "deny"),
+    "chatbot_answer": ("answered", "escalated", "refused"),
+    "content_moderation": ("allow", "restrict", "remove"),
+}
+RECENT_CASES = 1_000  # how many of the system's latest cases name outcomes too
+
+
+def case_outcome_choices(*, case: Case, blind: bool = False) -> list[str]:
+    """What the Outcome select offers on ``case``: the policy's ``outcomes``
+    when it lists them; otherwise (DESIGN §4) the outcomes the policy names
+    (``adverse_outcomes``, ``outcome_in`` tests, ``outcome_wording``), those
+    of the system's latest ``RECENT_CASES`` cases (one bounded query along
+    ``case_system_recent``) and the kind's usual ones, sorted, so that a
+    reviewer can always choose one other than the AI's. ``blind``: this case
+    itself is left out, so that the list does not depend on its AI outcome."""
+    document = case.policy.document
+    if document.get("outcomes"):
+        return [str(outcome) for outcome in document["outcomes"]]
+    named = set(KIND_OUTCOMES.get(case.kind, ()))
+    named.update(document.get("adverse_outcomes") or [])
+    named.update(document.get("outcome_wording") or {})
+    for rule in document.get("rules") or []:
+        if isinstance(rule, dict):
+            named.update(_outcomes_tested(rule.get("when")))
+    recent = Case.objects.filter(system_id=case.system_id).order_by("-created_at")
+    if blind:
+        recent = recent.exclude(pk=case.pk)
+    named.update(recent.values_list("output__outcome", flat=True)[:RECENT_CASES])
+    if not blind:
+        named.add(case.outcome)
+    return sorted(outcome for outcome in named if isinstance(outcome, str) and outcome)
+
+
+def _outcomes_tested(cond) -> set[str]:
+    if not isinstance(cond, dict):
+        return set()
+    found = set(cond["outcome_in"]) if isinstance(cond.get("outcome_in"), list) else set()
+    for name in ("all", "any"):
+        for part in cond.get(name) if isinstance(cond.get(name), list) else []:
+            found |= _outcomes_tested(part)
+    return found | _outcomes_tested(cond.get("not"))
+
+
+# --- Blind review: what a blind reviewer may see (STYLE 14) ---------------------------------
+# Before a reviewer of a blind queue commits to their own outcome, the case
+# page, its htmx fragment, its history and its route card are built from the
+# lists below and from nothing else: a field, a condition or an event data key
+# that is not listed stays hidden, however new it is.
+
+# The parts of the page, named as the trail records them: ``visible`` in
+# case.decided, case.reviewed and case.escalated lists what was on screen
+# when the person chose the outcome.
+BLIND_VIEW = ("case", "input", "rules_on_input", "queue", "lease")
+AI_VIEW = (
+    "outcome",
+    "confidence",
+    "reasons",
+    "summary",
+    "answer",
+    "explanation",
+    "adverse",
+    "rules_on_output",
+)
+FULL_VIEW = BLIND_VIEW + AI_VIEW
+
+# Route conditions shown to a blind reviewer, with their result: tests of what
+# the AI saw (the customer's words, the case's input, metadata and model),
+# never of what it said. Any other leaf, and a rule that holds one, is withheld.
+BLIND_SHOWN_LEAVES = {"sentiment_below", "text_matches"}
+BLIND_SHOWN_FIELD_ROOTS = {"input", "metadata", "model", "kind"}
+# For claims, the lines' reason codes are the AI's adjustments, not its input.
+BLIND_HIDDEN_FIELD_PARTS = {"reason_codes"}
+
+# The trail's data a blind reviewer may read, per action. An action not
+# listed shows who did it and when, without its data.
+BLIND_TRAIL = {
+    "case.received": ("external_id", "kind", "subject", "model"),
+    "case.routed": ("status", "queue", "policy_version"),
+    "case.claimed": ("task", "queue", "fencing_token", "lease_expires_at"),
+    "case.released": ("task", "reason", "assignee"),
+    "case.reassigned": ("task", "from", "to"),
+    "case.contested": ("status", "queue"),
+    "case.overdue": ("task", "from", "to", "due_at", "reason"),
+}
+# case.routed also names the rule when the route card may (``RouteView.disclosed``).
+BLIND_TRAIL_ROUTE = ("reason", "rule")
+BLIND_NOTE = "Parts that would show the AI's recommendation are hidden in blind review."
 
 
 # --- The route, explained ---------------------------------------------------------------
 
-# Tests that read the AI's outcome or confidence: a blind reviewer must not
-# learn them from the route either.
-BLIND_LEAVES = {"outcome_in", "confidence_below", "confidence_at_least"}
-BLIND_FIELD_ROOTS = {"output", "confidence"}
 FIELD_OPS_SHOWN = {
     "eq": "=",
     "ne": "≠",
@@ -214,7 +348,7 @@ FIELD_OPS_SHOWN = {
 class ConditionNode:
     label: str
     result: bool
-    hidden: bool = False  # the result would reveal the AI's outcome to a blind reviewer
+    blind_ok: bool = True  # a blind reviewer may see it (and every part of it)
     score: float | None = None  # sentiment leaves: the customer's VADER score
     children: list["ConditionNode"] = field(default_factory=list)
 
@@ -224,46 +358,84 @@ class RuleResult:
     rule: str
     matched: bool
     fired: bool  # the rule that routed the case
-    hidden: bool
     tree: ConditionNode
 
 
-def route_explained(*, route: dict, blind: bool) -> list[RuleResult]:
-    """Every rule of the route with its result and its condition tree."""
-    results = []
+@dataclass
+class RouteView:
+    """The route as the page shows it. Blind, a rule that tests the AI's
+    outcome or confidence is withheld whole (its name may tell the outcome:
+    ``adverse-needs-human``), and so is anything that would tell its result:
+    which rule routed the case when one such rule comes before it, and a QA
+    sample or no match at all, which say that every rule failed."""
+
+    reason: str  # "rule", "qa_sample", "system_stopped", "default"; "" when withheld
+    rule: str | None  # the rule that routed the case, when shown
+    queue: str | None
+    policy_version: int | None
+    rules: list[RuleResult]  # the rules shown, in policy order
+    withheld: int = 0  # rules withheld from a blind reviewer
+
+    @property
+    def disclosed(self) -> bool:
+        return bool(self.reason)
+
+
+def route_explained(*, route: dict, blind: bool) -> RouteView:
+    """Every rule of the route with its result and its condition tree, and
+    why the case came to a person; ``blind``: only what BLIND_* allows."""
+    rules: list[RuleResult] = []
+    withheld = 0
+    fired_shown = False  # the rule that routed the case is shown, and none withheld before it
     for entry in route.get("conditions") or []:
-        tree = _condition_node(entry.get("when") or {}, blind)
+        tree = _condition_node(entry.get("when") or {})
         fired = route.get("reason") == "rule" and entry.get("rule") == route.get("rule")
-        results.append(
-            RuleResult(
-                rule=str(entry.get("rule")),
-                matched=bool(entry.get("matched")),
-                fired=fired,
-                # The rule that routed the case here matched: no secret in that.
-                hidden=tree.hidden and not fired,
-                tree=tree,
-            )
-        )
-    return results
+        if blind and not tree.blind_ok:
+            withheld += 1
+            continue
+        if fired and not withheld:
+            fired_shown = True
+        rules.append(RuleResult(str(entry.get("rule")), bool(entry.get("matched")), fired, tree))
+    reason = str(route.get("reason") or "")
+    # With a rule withheld, a QA sample or no match says "none matched", and
+    # the rule that routed the case says that those before it did not.
+    telling = reason != "system_stopped" and not (reason == "rule" and fired_shown)
+    if blind and withheld and telling:
+        reason = ""
+        for rule in rules:
+            rule.fired = False
+    return RouteView(
+        reason=reason,
+        rule=route.get("rule") if reason else None,
+        queue=route.get("queue"),
+        policy_version=route.get("policy_version"),
+        rules=rules,
+        withheld=withheld,
+    )
 
 
-def _condition_node(cond: dict, blind: bool) -> ConditionNode:
+def _condition_node(cond: dict) -> ConditionNode:
     result = bool(cond.get("result"))
     if "field" in cond:
         op, path = cond.get("op"), str(cond.get("field"))
         shown = f"{path} {FIELD_OPS_SHOWN.get(op, op)}"
         if op != "exists" or "value" in cond:
             shown += f" {json.dumps(cond.get('value'), ensure_ascii=False)}"
-        hidden = blind and path.split(".")[0] in BLIND_FIELD_ROOTS
-        return ConditionNode(shown, result, hidden)
+        parts = path.split(".")
+        blind_ok = parts[0] in BLIND_SHOWN_FIELD_ROOTS and not (
+            set(parts) & BLIND_HIDDEN_FIELD_PARTS
+        )
+        return ConditionNode(shown, result, blind_ok)
     for name in ("all", "any"):
         if name in cond:
-            children = [_condition_node(part, blind) for part in cond[name]]
+            children = [_condition_node(part) for part in cond[name]]
             label = "all of these" if name == "all" else "any of these"
-            return ConditionNode(label, result, any(c.hidden for c in children), None, children)
+            ok = all(child.blind_ok for child in children)
+            return ConditionNode(label, result, ok, None, children)
     if "not" in cond:
-        child = _condition_node(cond["not"], blind)
-        return ConditionNode("not", result, child.hidden, None, [child])
+        child = _condition_node(cond["not"])
+        return ConditionNode("not", result, child.blind_ok, None, [child])
+    blind_ok = any(name in cond for name in BLIND_SHOWN_LEAVES)
     if "outcome_in" in cond:
         label = "AI outcome is one of " + ", ".join(map(str, cond["outcome_in"]))
     elif "confidence_below" in cond:
@@ -275,14 +447,14 @@ def _condition_node(cond: dict, blind: bool) -> ConditionNode:
         return ConditionNode(
             f"customer sentiment below {cond['sentiment_below']}",
             result,
+            blind_ok,
             score=score if isinstance(score, int | float) else None,
         )
     elif "text_matches" in cond:
         label = f"customer's latest message matches {cond['text_matches']}"
     else:
         label = json.dumps({k: v for k, v in cond.items() if k != "result"}, ensure_ascii=False)
-    hidden = blind and any(name in cond for name in BLIND_LEAVES)
-    return ConditionNode(label, result, hidden)
+    return ConditionNode(label, result, blind_ok)
 
 
 # --- The case's trail, for people ------------------------------------------------------
@@ -302,11 +474,6 @@ ACTION_LABELS = {
     "appeal.statement_opened": "Customer's statement opened",
     "appeal.decided": "Appeal decided",
 }
-# What a blind reviewer must not see before committing to an outcome.
-BLIND_DATA = {
-    "case.received": {"outcome", "reason_codes", "confidence"},
-    "case.routed": {"matched"},
-}
 
 
 @dataclass
@@ -320,11 +487,13 @@ class TimelineEntry:
     note: str = ""  # why details are hidden
 
 
-def case_timeline(*, case: Case, hide_reviews: bool, blind: bool) -> list[TimelineEntry]:
+def case_timeline(
+    *, case: Case, hide_reviews: bool, blind: bool, route_disclosed: bool = False
+) -> list[TimelineEntry]:
     """The case's trail events, oldest first, with actor and data read from
     the hashed body. ``hide_reviews`` keeps the data of a first review out of
-    a second reviewer's sight; ``blind`` hides what would reveal the AI's
-    outcome and confidence."""
+    a second reviewer's sight; ``blind`` shows only the data ``BLIND_TRAIL``
+    allows (and, when ``route_disclosed``, the rule that routed the case)."""
     entries = []
     for event in case_trail(case=case):
         body = json.loads(event.body)
@@ -335,9 +504,13 @@ def case_timeline(*, case: Case, hide_reviews: bool, blind: bool) -> list[Timeli
         if hide_reviews and action == "case.reviewed":
             data = {}
             note = "The first of two reviews is recorded; it stays hidden until both are in."
-        elif blind and action in BLIND_DATA:
-            data = {k: v for k, v in data.items() if k not in BLIND_DATA[action]}
-            note = "Parts that would show the AI's recommendation are hidden in blind review."
+        elif blind:
+            allowed = BLIND_TRAIL.get(action, ())
+            if action == "case.routed" and route_disclosed:
+                allowed += BLIND_TRAIL_ROUTE
+            shown = {key: value for key, value in data.items() if key in allowed}
+            note = BLIND_NOTE if len(shown) < len(data) else ""
+            data = shown
         entries.append(
             TimelineEntry(
                 seq=event.seq,

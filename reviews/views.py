@@ -17,16 +17,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from reviews.display import case_input_view, case_output_view
+from reviews.display import CaseFacts, TaskFacts, case_input_view, case_output_view
 from reviews.forms import ClaimForm, DecisionForm
 from reviews.models import Case, ReviewTask
 from reviews.selectors import (
     CaseForReviewer,
     case_decisions,
     case_for_reviewer,
+    case_outcome_choices,
+    case_reason_choices,
     case_timeline,
     queues_overview,
-    reason_code_catalog,
     route_explained,
     tasks_held,
     user_roles,
@@ -44,6 +45,10 @@ ROUTE_REASONS = {
     "system_stopped": "The AI system was stopped (kill switch): every case goes to a person.",
     "default": "No rule matched.",
 }
+ROUTE_WITHHELD = (
+    "Why the policy sent it to a person is shown once you commit to your outcome: "
+    "it may depend on the AI's outcome or confidence."
+)
 
 
 def redirect_to(request, url: str):
@@ -124,22 +129,37 @@ def _appeal_only(found: CaseForReviewer, roles: set[str], user) -> bool:
     return appeal and not roles & other_roles
 
 
-def _blind_key(task_id: int, fencing_token: int) -> str:
-    return f"blind-outcome:{task_id}:{fencing_token}"
+def _blind_key(task_id: int) -> str:
+    # Per task, not per lease: a commitment made before a release still
+    # stands when the same reviewer claims the task again (they have seen the
+    # AI's recommendation since), so it cannot be made again.
+    return f"blind-outcome:{task_id}"
+
+
+def _is_blind(task: ReviewTask) -> bool:
+    return task.queue.blind and task.kind != ReviewTask.Kind.ESCALATION
 
 
 class CasePage:
-    """The case page for one request: what it shows, and the decision it takes."""
+    """The case page for one request: what it shows, and the decision it takes.
+
+    Before a blind reviewer commits (``hidden``), the page is built from the
+    allow-lists of ``reviews.selectors`` (``BLIND_VIEW``) and nothing else
+    reaches the template: not the case, its output or its route."""
 
     def __init__(self, request, found: CaseForReviewer):
         self.request = request
         self.found = found
         self.case: Case = found.case
         self.held: ReviewTask | None = found.held_by(request.user)
-        self.outcomes: list[str] = list(self.case.policy.document.get("outcomes", []))
-        self.reason_codes, self.catalog = reason_code_catalog(
-            system=self.case.system, codes=self._codes_shown()
-        )
+        self.blind_queue = self.held is not None and _is_blind(self.held)
+        self.blind_choice: str | None = None
+        if self.blind_queue:
+            self.blind_choice = request.session.get(_blind_key(self.held.pk))
+        blind_pending = any(_is_blind(task) for task in found.active_tasks)
+        self.hidden = blind_pending and self.blind_choice is None
+        self.outcomes = case_outcome_choices(case=self.case, blind=self.hidden)
+        self.reasons = case_reason_choices(case=self.case, blind=self.hidden)
 
     # -- the decision --
 
@@ -153,12 +173,11 @@ class CasePage:
         if task is None:
             raise Http404("no such task on this case")
         action, token = data["action"], data["fencing_token"]
-        blind_key = _blind_key(task.pk, token)
-        blind = task.queue.blind and task.kind != ReviewTask.Kind.ESCALATION
+        blind_key = _blind_key(task.pk)
+        blind = _is_blind(task)
         try:
             if action == DecisionForm.RELEASE:
                 task_release(task_id=task.pk, user=request.user, fencing_token=token)
-                request.session.pop(blind_key, None)
                 messages.success(request, f"Released {case.reference}: it is back in its queue.")
                 return redirect_to(request, reverse("reviews:queues"))
             if action == DecisionForm.COMMIT:
@@ -215,75 +234,66 @@ class CasePage:
     # -- the page --
 
     def _form(self, **kwargs) -> DecisionForm:
-        return DecisionForm(outcomes=self.outcomes, reason_codes=self.reason_codes, **kwargs)
+        return DecisionForm(outcomes=self.outcomes, reason_choices=self.reasons.options, **kwargs)
 
     def render(self, *, form: DecisionForm | None = None, status: int = 200, failed_task=None):
-        request, case, held = self.request, self.case, self.held
-        blind_queue = (
-            held is not None and held.queue.blind and held.kind != ReviewTask.Kind.ESCALATION
-        )
-        blind_choice = None
-        if blind_queue:
-            blind_choice = request.session.get(_blind_key(held.pk, held.fencing_token))
-        blind_pending = any(
-            t.queue.blind and t.kind != ReviewTask.Kind.ESCALATION for t in self.found.active_tasks
-        )
-        hidden = blind_pending and blind_choice is None
+        request, case, held, hidden = self.request, self.case, self.held, self.hidden
         if form is None and held is not None:
             form = DecisionForm.fresh(
                 task=held,
                 default_outcome="" if hidden else case.outcome,
                 outcomes=self.outcomes,
-                reason_codes=self.reason_codes,
+                reason_choices=self.reasons.options,
             )
         elif form is not None:
             form = form_with_fresh_key(form, held if held and held == failed_task else None)
         form_live = held is not None and (failed_task is None or failed_task.pk == held.pk)
-        route = case.route or {}
+        route = route_explained(route=case.route or {}, blind=hidden)
+        second_review = self.found.second_review_pending
+        # What every reader may see, a blind reviewer before committing too
+        # (BLIND_VIEW): the case's facts, its input, the route's tests of the
+        # input, the queue and the lease. Built from allow-lists.
         context = {
-            "case": case,
-            "system": case.system,
-            "tasks": self.found.tasks,
-            "active_tasks": self.found.active_tasks,
-            "held": held,
+            "facts": CaseFacts.of(case),
+            "held": TaskFacts.of(held, blind=hidden) if held is not None else None,
+            "active_tasks": [TaskFacts.of(t, blind=hidden) for t in self.found.active_tasks],
             "form": form,
             "form_live": form_live,
             "hidden": hidden,
-            "blind_queue": blind_queue,
-            "blind_choice": blind_choice,
-            "blind_agrees": blind_choice == case.outcome if blind_choice else None,
-            "input": case_input_view(case, self.catalog, hide_codes=hidden),
-            "output": case_output_view(case, self.catalog),
-            "confidence_pct": round(case.confidence * 100),
+            "blind_queue": self.blind_queue,
+            "input": case_input_view(case, self.reasons.catalog, hide_codes=hidden),
             "route": route,
-            "route_reason": ROUTE_REASONS.get(route.get("reason", ""), ""),
-            "rules": route_explained(route=route, blind=hidden),
+            "rules": route.rules,
+            "route_reason": ROUTE_WITHHELD
+            if hidden and not route.disclosed
+            else ROUTE_REASONS.get(route.reason, ""),
             "timeline": case_timeline(
-                case=case, hide_reviews=self.found.second_review_pending, blind=hidden
+                case=case,
+                hide_reviews=second_review,
+                blind=hidden,
+                route_disclosed=route.disclosed,
             ),
             # Earlier decisions with their rationale (the trail holds only its
             # digest): what a supervisor needs to settle an escalation. Kept
             # out of sight like the first review and the blind AI outcome.
-            "decisions": [] if hidden or self.found.second_review_pending else None,
+            "decisions": [],
             "now": timezone.now(),
         }
+        if not hidden:
+            # The AI's view: outside blind review, or once the reviewer committed.
+            context.update(
+                case=case,
+                blind_choice=self.blind_choice,
+                blind_agrees=self.blind_choice == case.outcome if self.blind_choice else None,
+                output=case_output_view(case, self.reasons.catalog),
+                confidence_pct=round(case.confidence * 100),
+                decisions=[] if second_review else None,
+            )
         if request.htmx:
             return render(request, "reviews/case.html#decision", context, status=status)
         if context["decisions"] is None:
             context["decisions"] = case_decisions(case=case)
         return render(request, "reviews/case.html", context, status=status)
-
-    def _codes_shown(self) -> set[str]:
-        codes = {
-            str(reason.get("code"))
-            for reason in self.case.output.get("reasons") or []
-            if isinstance(reason, dict)
-        }
-        lines = self.case.input.get("lines") if isinstance(self.case.input, dict) else None
-        for line in lines if isinstance(lines, list) else []:
-            if isinstance(line, dict) and isinstance(line.get("reason_codes"), list):
-                codes.update(str(code) for code in line["reason_codes"])
-        return codes
 
 
 def form_with_fresh_key(form, held: ReviewTask | None = None):

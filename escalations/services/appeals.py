@@ -384,7 +384,7 @@ def _checked(case, appeal, outcome, final_outcome, reason_code, reasons) -> str:
                 "message": f"keep the reasons under {MAX_REASONS_CHARS:,} characters",
             }
         )
-    problem = reason_code_problem(system_id=case.system_id, code=reason_code)
+    problem = reason_code_problem(case=case, code=reason_code)
     if problem:
         problems.append(problem)
     if problems:

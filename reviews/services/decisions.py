@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
+from reviews.selectors import BLIND_VIEW, FULL_VIEW
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.tasks import TaskError, task_locked_for
 from workbench.errors import Invalid
@@ -130,7 +131,7 @@ def _checked(decision: DecisionInput, case: Case) -> str:
         )
     if decision.verdict == Verdict.OVERRIDE and not decision.reason_code:
         problems.append({"path": "reason_code", "message": "choose the reason for the override"})
-    problem = reason_code_problem(system_id=case.system_id, code=decision.reason_code)
+    problem = reason_code_problem(case=case, code=decision.reason_code)
     if problem:
         problems.append(problem)
     if problems:
@@ -148,6 +149,9 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
         "rationale_sha256": hashlib.sha256(record.rationale.encode()).hexdigest(),
         "seconds": record.seconds_spent,
         "ai_visible": record.ai_visible,
+        # What was on screen when the person chose the outcome (the case
+        # page's parts, reviews.selectors): a blind choice saw BLIND_VIEW alone.
+        "visible": list(FULL_VIEW if record.ai_visible else BLIND_VIEW),
     }
     if record.verdict == Verdict.ESCALATE:
         queue = _escalate(task, case, reason="escalated by the reviewer")

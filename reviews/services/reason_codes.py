@@ -10,7 +10,8 @@ from typing import Any
 
 from django.db import transaction
 
-from reviews.models import ReasonCode
+from reviews.models import Case, ReasonCode
+from reviews.selectors import case_reason_choices
 from workbench.errors import Invalid
 from workbench.models import AISystem
 from workbench.services.trail import Actor, trail_append
@@ -188,9 +189,14 @@ def _normalize(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return entry, problems
 
 
-def reason_code_problem(*, system_id: int, code: str) -> dict | None:
-    """The form problem of a chosen reason code that is not an active code of
-    the system's catalog; None when it is one, or when none was chosen."""
-    if not code or ReasonCode.objects.filter(system_id=system_id, code=code, active=True).exists():
+def reason_code_problem(*, case: Case, code: str) -> dict | None:
+    """The form problem of a reason code that may not be chosen on ``case``
+    (``case_reason_choices``: the catalog, the AI's own codes, or Other);
+    None when it may, or when none was chosen."""
+    if not code or code in case_reason_choices(case=case).codes:
         return None
-    return {"path": "reason_code", "message": f"{code!r} is not in this system's catalog"}
+    return {
+        "path": "reason_code",
+        "message": f"{code!r} is not a reason for this case: choose a code of the "
+        "catalog, one the AI gave, or Other",
+    }
