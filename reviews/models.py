@@ -125,6 +125,10 @@ class Case(models.Model):
                 condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="case_confidence_0_1"
             ),
         ]
+        indexes = [
+            # A system's latest cases (the outcomes they name: case_outcome_choices).
+            models.Index(fields=["system", "-created_at"], name="case_system_recent"),
+        ]
 
     def __str__(self):
         return self.reference
