@@ -274,6 +274,29 @@ def test_upholding_keeps_the_outcome_and_overturning_needs_a_new_one(system, ali
     assert (case.status, case.final_outcome) == ("appeal_decided", "deny")
 
 
+def test_without_a_catalog_an_appeal_is_decided_with_the_ais_code_or_other(system, alice, carol):
+    case = decided_case(system, alice)
+    code = case.output["reasons"][0]["code"]
+    file(case)
+    task = task_claim_next(user=carol)
+    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
+    with pytest.raises(Invalid) as invalid:
+        decide(task, carol, outcome="overturned", final_outcome="approve", reason_code="XX-1")
+    assert [p["path"] for p in invalid.value.fields] == ["reason_code"]
+    assert not TrailEvent.objects.filter(action="appeal.decided").exists()
+
+    appeal = decide(task, carol, outcome="overturned", final_outcome="approve", reason_code=code)
+
+    assert appeal.reason_code == code
+    assert last_event("appeal.decided")["data"]["reason_code"] == code
+    # Other, on the next appeal of another case.
+    second = decided_case(system, alice, n=2)
+    file(second)
+    task = task_claim_next(user=carol)
+    appeal = open_and_decide(task, carol, outcome="upheld", reason_code="other")
+    assert appeal.reason_code == "other"
+
+
 def test_deciding_twice_with_one_key_records_one_decision(system, alice, carol):
     file(decided_case(system, alice))
     task = task_claim_next(user=carol)

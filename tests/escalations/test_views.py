@@ -243,3 +243,46 @@ def test_the_supervisor_page_runs_a_fixed_number_of_queries(
     with django_assert_num_queries(11):
         response = client.get("/supervisor/")
     assert response.status_code == 200
+
+
+# --- The appeal page ----------------------------------------------------------------------------
+
+
+def test_the_appeal_form_offers_the_outcomes_and_reasons_of_the_case(system, alice, carol):
+    from escalations.services import appeal_file
+
+    case = factories.decided_case(system, alice)
+    code = case.output["reasons"][0]["code"]
+    appeal_file(case=case, statement="It was needed.", evidence=[], idempotency_key="a1")
+    client = client_for(carol)
+    client.post("/queues/claim/")
+
+    def fields(html):
+        return {
+            name: re.search(rf'name="{name}" value="([^"]*)"', html)[1]
+            for name in ("task", "fencing_token", "idempotency_key")
+        }
+
+    page = client.get(f"/appeals/{case.reference}/").content.decode()
+    client.post(f"/appeals/{case.reference}/", {**fields(page), "action": "open"})
+    html = client.get(f"/appeals/{case.reference}/").content.decode()
+
+    def options(name):
+        select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', html, re.S)[1]
+        return re.findall(r'<option value="([^"]*)"', select)
+
+    assert options("final_outcome") == ["", "approve", "deny", "partial"]
+    assert options("reason_code") == ["", code, "other"]
+    response = client.post(
+        f"/appeals/{case.reference}/",
+        {
+            **fields(html),
+            "action": "decide",
+            "outcome": "overturned",
+            "final_outcome": "approve",
+            "reason_code": "other",
+            "reasons": "Your doctor's letter shows the visit was needed.",
+        },
+    )
+    assert response.status_code == 302
+    assert Case.objects.get(pk=case.pk).final_outcome == "approve"

@@ -6,7 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from reviews.models import Case, Decision, ReviewTask
+from reviews.models import Case, Decision, ReasonCode, ReviewTask
+from reviews.selectors import BLIND_VIEW, FULL_VIEW
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
@@ -251,3 +252,66 @@ def test_no_webhook_before_the_case_is_final(system, reviewer):
 def test_a_blind_choice_becomes_agree_or_override_and_is_marked_blind(chosen, verdict):
     decision = DecisionInput.blind(chosen=chosen, ai_outcome="deny", rationale="checked")
     assert (decision.verdict, decision.outcome, decision.ai_visible) == (verdict, chosen, False)
+
+
+# --- Reasons without a catalog ----------------------------------------------------------------
+
+
+def ai_coded(system, reviewer, n=1, code="CO-50"):
+    """A denial with a reason code in the output and another on its claim line."""
+    payload = factories.claim_payload(n)
+    payload["output"]["reasons"] = [{"code": code, "text": "Not deemed a medical necessity"}]
+    payload["input"]["lines"][0]["reason_codes"] = ["N-130"]
+    factories.ingest(system, payload)
+    return task_claim_next(user=reviewer)
+
+
+@pytest.mark.parametrize("code", ["CO-50", "N-130", "other"])
+def test_without_a_catalog_an_override_takes_the_ais_codes_or_other(system, reviewer, code):
+    assert not ReasonCode.objects.exists()
+    task = ai_coded(system, reviewer)
+
+    decide(task, reviewer, verdict="override", outcome="approve", reason_code=code, rationale="ok")
+
+    case = Case.objects.get()
+    assert (case.final_outcome, Decision.objects.get().reason_code) == ("approve", code)
+    assert last_event("case.decided")["data"]["reason_code"] == code
+
+
+def test_a_code_neither_in_the_catalog_nor_the_ais_is_refused(system, reviewer, catalog):
+    task = ai_coded(system, reviewer)
+    events = TrailEvent.objects.count()
+    with pytest.raises(WorkbenchError) as caught:
+        decide(
+            task, reviewer, verdict="override", outcome="approve", reason_code="CO-1", rationale="x"
+        )
+    assert caught.value.code == "invalid"
+    [problem] = [f for f in caught.value.fields if f["path"] == "reason_code"]
+    assert "not a reason for this case" in problem["message"]
+    assert TrailEvent.objects.count() == events and not Decision.objects.exists()
+    # Another case's AI code is no reason for this one.
+    other = ai_coded(system, factories.UserFactory(role="reviewer"), n=2, code="CO-9")
+    assert other.case.output["reasons"][0]["code"] == "CO-9"
+    with pytest.raises(WorkbenchError):
+        decide(
+            task, reviewer, verdict="override", outcome="approve", reason_code="CO-9", rationale="x"
+        )
+
+
+# --- What was visible ---------------------------------------------------------------------------
+
+
+def test_the_trail_records_which_parts_were_visible(system, reviewer, catalog):
+    task = claimed(system, reviewer, 1)
+    decide(task, reviewer, verdict="agree")
+    assert last_event("case.decided")["data"]["visible"] == list(FULL_VIEW)
+
+    task = claimed(system, reviewer, 2)
+    decide(task, reviewer, verdict="escalate", rationale="unsure", ai_visible=False)
+    assert last_event("case.escalated")["data"]["visible"] == list(BLIND_VIEW)
+
+    task = claimed(system, reviewer, 3, metadata={"amount": 9000})  # two reviews
+    decide(task, reviewer, verdict="agree", ai_visible=False)
+    data = last_event("case.reviewed")["data"]
+    assert (data["ai_visible"], data["visible"]) == (False, list(BLIND_VIEW))
+    assert trail_verify().ok

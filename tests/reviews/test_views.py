@@ -1068,3 +1068,53 @@ def test_a_qa_sample_in_a_blind_queue_reads_as_a_review(db, alice):
     assert "quality-assurance" not in html and "Qa in" not in html and "qa-sample" not in html
     assert "Review in Claims review" in html
     assert '"qa"' not in html and ">qa<" not in html
+
+
+# --- Reasons without a catalog -----------------------------------------------------------------
+
+
+def test_without_a_catalog_the_reason_select_offers_the_ais_codes_and_other(system, alice):
+    case = deny_case(system)  # claim_payload: one CARC code in the output and on its line
+    code = case.output["reasons"][0]["code"]
+    client = client_for(alice)
+    client.post("/queues/claim/")
+
+    page = client.get(case_url(case))
+
+    reasons = REASON_SELECT.search(page.content.decode())[1]
+    assert re.findall(r'<option value="([^"]*)"', reasons) == ["", code, "other"]
+    assert "Other (explained in the rationale)</option>" in reasons
+    assert f"{code} — " in reasons and "(given by the AI)</option>" in reasons
+
+    response = decide(
+        client, case, "override", outcome="approve", reason_code=code, rationale="Covered."
+    )
+    assert response.status_code == 302
+    assert Decision.objects.get(case=case).reason_code == code
+
+    case = deny_case(system, 2)
+    assert client.post("/queues/claim/")["Location"] == case_url(case)
+    response = decide(
+        client, case, "override", outcome="approve", reason_code="other", rationale="Covered."
+    )
+    assert response.status_code == 302
+    assert Decision.objects.get(case=case).reason_code == "other"
+
+
+def test_a_reason_from_another_case_is_refused_next_to_the_field(system, alice):
+    cases = [deny_case(system, 1), deny_case(system, 2)]
+    client = client_for(alice)
+    client.post("/queues/claim/")
+    held = ReviewTask.objects.get(status="claimed").case
+    [other] = [case for case in cases if case.pk != held.pk]
+    other_code = other.output["reasons"][0]["code"]
+    assert other_code != held.output["reasons"][0]["code"]
+
+    response = decide(
+        client, held, "override", outcome="approve", reason_code=other_code, rationale="x"
+    )
+
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert 'id="id_reason_code_error"' in html and "Select a valid choice" in html
+    assert not Decision.objects.exists()
