@@ -9,16 +9,19 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.template.loader import render_to_string
 
 from escalations.services import appeal_decide, appeal_file, appeal_statement_open
 from escalations.services.deadlines import tasks_escalate_overdue
 from reviews.models import Case, Policy
 from reviews.routing import qa_sampled
+from reviews.selectors import AI_VIEW
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next
 from tests import factories
 from workbench.models import DailyRollup, MetricsCursor, SegmentRollup, TrailHead
 from workbench.services.metrics import (
+    AI_VIEW_PARTS,
     Rate,
     automation_bias_report,
     duration_bucket,
@@ -32,6 +35,7 @@ from workbench.services.metrics import (
     transparency_rows,
     wilson_interval,
 )
+from workbench.services.trail import Actor, trail_append
 
 T0 = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 DAY = T0.date()
@@ -429,6 +433,61 @@ def test_the_rubber_stamp_report_flags_fast_agreeing_reviewers(db):
     assert [(b.system, b.agreement) for b in report.blind] == [("claims-ai", Rate(2, 2))]
     # The week after is empty.
     assert automation_bias_report(week_start=monday + timedelta(days=7)).reviewers == []
+
+
+def test_blind_agreement_counts_only_verdicts_made_on_the_allow_listed_page(db):
+    """A verdict recorded as blind before the page was built by allow-list
+    (no ``visible`` list: the page showed the adverse flag and the outcome
+    rule) could read the AI's outcome: it is counted apart, not as blind."""
+    system = factories.system_with_policy(POLICY)
+    factories.reason_code(system)
+    reviewer = factories.UserFactory(username="rev.blind", role="reviewer")
+    start = datetime(2026, 11, 9, 8, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        for n in range(1, 6):
+            denial(system, n, {})
+    decisions = [
+        DecisionInput(verdict="agree", ai_visible=False),
+        DecisionInput(verdict="agree", ai_visible=False),
+        DecisionInput.blind(
+            chosen="approve", ai_outcome="deny", reason_code="CO-50", rationale="x"
+        ),
+        DecisionInput(verdict="agree"),  # the AI's recommendation on screen: not blind
+    ]
+    with time_machine.travel(start + timedelta(hours=1), tick=False):
+        for decision in decisions:
+            task = task_claim_next(user=reviewer)
+            decision_record(
+                task_id=task.pk,
+                user=reviewer,
+                fencing_token=task.fencing_token,
+                decision=decision,
+                idempotency_key=uuid.uuid4().hex,
+            )
+        # As the trail recorded blind verdicts before: no "visible" list.
+        last = Case.objects.get(status="pending_review")
+        trail_append(
+            action="case.decided",
+            actor=Actor.user(reviewer),
+            case=last.reference,
+            system=system.slug,
+            data={"verdict": "agree", "ai_visible": False, "seconds": 40},
+        )
+
+    report = automation_bias_report(week_start=date(2026, 11, 9))
+
+    [blind] = report.blind
+    assert (blind.system, blind.agreement, blind.earlier) == ("claims-ai", Rate(2, 3), 1)
+    assert {r.username: r.decisions for r in report.reviewers} == {"rev.blind": 5}
+    html = render_to_string(
+        "workbench/compliance_reviewers.html#report",
+        {"report": report, "previous": date(2026, 11, 2), "next": date(2026, 11, 16)},
+    )
+    assert "1 earlier blind verdict left out" in html
+
+
+def test_the_metrics_know_the_parts_that_show_the_ai():
+    assert set(AI_VIEW_PARTS) == set(AI_VIEW)
 
 
 def test_the_transparency_report_has_the_article_24_figures(db):

@@ -764,6 +764,27 @@ class ReviewerWeek:
 class BlindAgreement:
     system: str
     agreement: Rate  # verdicts made without seeing the AI that agreed with it
+    # Verdicts recorded as blind (``ai_visible`` false) without the ``visible``
+    # list: made before the blind page was built by allow-list, when it still
+    # showed the adverse flag and the name of the outcome rule that routed the
+    # case. Left out of ``agreement``, since the AI's outcome could be read.
+    earlier: int = 0
+
+
+# The parts of the case page that show the AI's view (``AI_VIEW`` of
+# reviews.selectors, as recorded in the ``visible`` list of a verdict).
+AI_VIEW_PARTS = frozenset(
+    {
+        "outcome",
+        "confidence",
+        "reasons",
+        "summary",
+        "answer",
+        "explanation",
+        "adverse",
+        "rules_on_output",
+    }
+)
 
 
 @dataclass
@@ -802,8 +823,10 @@ def automation_bias_report(
     first of two reviews (``case.reviewed``) or a second that disagreed
     (``case.escalated``). Agreement counts only agree / override, not
     escalations. Blind agreement is the same share over the verdicts made
-    with the AI's recommendation hidden (``ai_visible`` false): it measures
-    the AI's quality without the anchoring that a visible recommendation causes.
+    with the AI's recommendation hidden: it measures the AI's quality without
+    the anchoring that a visible recommendation causes. A verdict is blind
+    when its ``visible`` list names none of ``AI_VIEW_PARTS``; one recorded
+    with ``ai_visible`` false but no such list is counted apart (``earlier``).
     """
     rules = rules or RubberStampRules()
     start = datetime.combine(week_start, datetime.min.time(), tzinfo=UTC)
@@ -830,7 +853,7 @@ def automation_bias_report(
         else set()
     )
     people: dict[str, dict] = defaultdict(lambda: {"n": 0, "agreed": 0, "fast": 0, "adverse": []})
-    blind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    blind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # agreed, blind, earlier
     for username, data, reference, system in rows:
         person = people[username]
         seconds, agreed = data.get("seconds") or 0, data["verdict"] == "agree"
@@ -839,9 +862,12 @@ def automation_bias_report(
         person["fast"] += seconds < rules.fast_seconds
         if reference in adverse:
             person["adverse"].append(seconds)
-        if not data.get("ai_visible", True):
+        visible = data.get("visible")
+        if isinstance(visible, list) and not AI_VIEW_PARTS.intersection(visible):
             blind[system][0] += agreed
             blind[system][1] += 1
+        elif visible is None and data.get("ai_visible") is False:
+            blind[system][2] += 1
     reviewers = []
     for username, person in people.items():
         median = _median(person["adverse"])
@@ -868,7 +894,10 @@ def automation_bias_report(
         end=end,
         rules=rules,
         reviewers=reviewers,
-        blind=[BlindAgreement(system, Rate(*blind[system])) for system in sorted(blind)],
+        blind=[
+            BlindAgreement(system, Rate(agreed, n), earlier)
+            for system, (agreed, n, earlier) in sorted(blind.items())
+        ],
     )
 
 
