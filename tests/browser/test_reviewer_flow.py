@@ -236,3 +236,56 @@ def test_in_a_blind_queue_the_reviewer_commits_before_seeing_the_ai(
     assert trail_verify().ok
     [hook] = webhooks_received(receiver)
     assert json.loads(hook.body)["outcome"] == "approve"
+
+
+def test_a_blind_review_with_the_keyboard_shows_nothing_of_the_ai_until_the_commitment(
+    page, live_server, receiver, reviewer, outbox_worker
+):
+    policy = copy.deepcopy(factories.CLAIMS_POLICY)
+    policy["queues"][0]["blind"] = True  # claims-review
+    system = claims_system(receiver, policy)
+    case = factories.ingest(system, factories.claim_payload(4))
+    assert case.route["rule"] == "adverse-needs-human"
+    summary, code = case.output["summary"], case.output["reasons"][0]["code"]
+
+    log_in_to_my_queues(page, live_server.url, reviewer.username)
+    claim_with_the_keyboard(page, live_server.url, case)
+
+    # Before the commitment: not the outcome rule, the adverse flag, the
+    # confidence, the AI's summary or reason code, anywhere on the page.
+    text = page.locator("body").inner_text()
+    for leak in ("adverse", "62%", "0.620", summary, code, "top features"):
+        assert leak not in text, leak
+    html = page.content()
+    assert "adverse" not in html and code not in html
+    expect(
+        page.get_by_text("Why the policy sent it to a person is shown once you commit")
+    ).to_be_visible()
+    expect(page.get_by_label("Reason", exact=True).locator("option")).to_have_text(
+        ["— none —", "CO-50 — Not deemed a medical necessity", "Other (explained in the rationale)"]
+    )
+
+    page.keyboard.press("o")
+    outcome = page.get_by_label("Outcome", exact=True)
+    expect(outcome).to_be_focused()
+    expect(outcome).to_have_value("")  # nothing picked for the reviewer
+    outcome.select_option("deny")
+    page.keyboard.press("Escape")  # leave the field: the keys work again
+    page.keyboard.press("a")  # commit
+
+    decision = page.locator("#decision")
+    expect(decision).to_contain_text("Your outcome: deny")
+    expect(decision).to_contain_text("The AI recommended: deny with 62% confidence.")
+    expect(page.get_by_role("button", name="Agree", exact=True)).to_be_visible()
+    expect(page.get_by_text("adverse-needs-human").first).to_be_visible()  # shown now
+    page.keyboard.press("a")  # agree
+
+    page.wait_for_url(f"{live_server.url}/")
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Decided {case.reference}: deny (agreed with the AI)."
+    )
+    [record] = Decision.objects.filter(case=case)
+    assert (record.verdict, record.outcome, record.ai_visible) == ("agree", "deny", False)
+    assert trail_verify().ok
+    [hook] = webhooks_received(receiver)
+    assert json.loads(hook.body)["outcome"] == "deny"
