@@ -583,7 +583,9 @@ def test_blind_review_hides_the_ai_until_the_reviewer_commits(blind_system, alic
     assert "62%" not in html and "0.620" not in html
     assert case.output["summary"] not in html
     assert "top features" not in html  # the explanation waits too
-    assert "hidden until you commit" in html  # outcome_in / confidence_below leaves
+    # The claim line's reason codes (the rules on outcome and confidence are
+    # withheld whole: see the leak test below).
+    assert "hidden until you commit" in html
     timeline = {entry.action: entry for entry in page.context["timeline"]}
     assert "outcome" not in dict(timeline["case.received"].details)
     assert ">Commit outcome</button>" in html and ">Agree</button>" not in html
