@@ -359,11 +359,13 @@ def _checked(case, appeal, outcome, final_outcome, reason_code, reasons) -> str:
         problems.append({"path": "outcome", "message": "choose upheld, overturned or modified"})
     elif outcome == Appeal.Outcome.UPHELD:
         final_outcome = appeal.outcome_appealed
-    elif final_outcome not in rules.outcomes:
+    elif not final_outcome or (rules.outcomes is not None and final_outcome not in rules.outcomes):
         problems.append(
             {
                 "path": "final_outcome",
-                "message": "choose the new outcome: " + ", ".join(rules.outcomes),
+                "message": "choose the new outcome: " + ", ".join(rules.outcomes)
+                if rules.outcomes
+                else "choose the new outcome",
             }
         )
     elif final_outcome == appeal.outcome_appealed:

@@ -3,11 +3,13 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
 from reviews.models import Policy, Queue
 from reviews.routing import PolicyInvalid, policy_validate
+from reviews.services.reason_codes import reason_codes_load
 from workbench.models import AISystem, Role
 from workbench.services.trail import Actor, trail_append
 
@@ -17,6 +19,12 @@ QUEUE_DEFAULTS = {
     "reviews_required": 1,
     "blind": False,
     "lease_minutes": 15,
+}
+SUPERVISORS_QUEUE = {
+    "slug": "supervisors",
+    "name": "Supervisor escalations",
+    "role": Role.SUPERVISOR,
+    "sla_hours": 24,
 }
 
 
@@ -30,19 +38,40 @@ def _digest(document: dict) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
+def policy_check(document: Any) -> tuple[AISystem, dict]:
+    """The system a policy document is for, and the document validated and
+    normalized against that system's queues; ``PolicyInvalid`` otherwise.
+    Reads only."""
+    slug = document.get("system") if isinstance(document, dict) else None
+    system = AISystem.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    existing = (
+        dict(Queue.objects.filter(system=system).values_list("slug", "role")) if system else {}
+    )
+    policy_doc = policy_validate(document, existing_queues=existing, roles=set(Role.values))
+    if system is None:
+        raise PolicyInvalid([f"system: no AI system {policy_doc['system']!r}; create it first"])
+    return system, policy_doc
+
+
 @transaction.atomic
 def policy_publish(*, document: dict, actor: Actor) -> Published:
     """Validate and publish a new version of a system's policy, creating or
-    updating the queues it declares. Publishing the version in force again
-    changes nothing."""
-    existing = set(Queue.objects.values_list("slug", flat=True))
-    policy_doc = policy_validate(document, existing_queues=existing, roles=set(Role.values))
-    system = AISystem.objects.filter(slug=policy_doc["system"]).first()
-    if system is None:
-        raise PolicyInvalid([f"system: no AI system {policy_doc['system']!r}; create it first"])
+    updating the queues it declares (only that system's queues), and loading
+    its ``reason_codes:`` into the system's catalog. Publishing the version
+    in force again changes nothing."""
+    system, policy_doc = policy_check(document)
+    # One publisher per system at a time: the system's row, then its queues.
+    AISystem.objects.select_for_update().filter(pk=system.pk).first()
 
     for spec in policy_doc["queues"]:
-        _queue_upsert(spec, actor=actor)
+        _queue_upsert(system, spec, actor=actor)
+    if policy_doc["escalation_queue"] is None:
+        # Escalate is a verdict every reviewer has (DESIGN §5b): a system
+        # whose policy names no supervisors' queue gets one.
+        _queue_upsert(system, SUPERVISORS_QUEUE, actor=actor)
+        policy_doc["escalation_queue"] = SUPERVISORS_QUEUE["slug"]
+    if policy_doc.get("reason_codes") is not None:
+        reason_codes_load(system=system, rows=policy_doc["reason_codes"], actor=actor)
 
     digest = _digest(policy_doc)
     current = Policy.objects.select_for_update().filter(system=system).order_by("-version").first()
@@ -70,18 +99,28 @@ def policy_publish(*, document: dict, actor: Actor) -> Published:
     return Published(policy, created=True)
 
 
-def _queue_upsert(spec: dict, *, actor: Actor) -> Queue:
+def _queue_upsert(system: AISystem, spec: dict, *, actor: Actor) -> Queue:
     values = {**QUEUE_DEFAULTS, "name": spec["slug"], **spec}
     slug = values.pop("slug")
-    queue = Queue.objects.select_for_update().filter(slug=slug).first()
+    queue = Queue.objects.select_for_update().filter(system=system, slug=slug).first()
     if queue is None:
-        queue = Queue.objects.create(slug=slug, **values)
-        trail_append(action="queue.created", actor=actor, data={"queue": slug, **values})
+        queue = Queue.objects.create(system=system, slug=slug, **values)
+        trail_append(
+            action="queue.created",
+            actor=actor,
+            system=system.slug,
+            data={"queue": slug, **values},
+        )
         return queue
     changed = {k: v for k, v in values.items() if getattr(queue, k) != v}
     if changed:
         for name, value in changed.items():
             setattr(queue, name, value)
         queue.save(update_fields=list(changed))
-        trail_append(action="queue.updated", actor=actor, data={"queue": slug, **changed})
+        trail_append(
+            action="queue.updated",
+            actor=actor,
+            system=system.slug,
+            data={"queue": slug, **changed},
+        )
     return queue

@@ -141,7 +141,7 @@ def _validate(rows: list[dict]) -> list[dict[str, str]]:
     first_line: dict[str, int] = {}
     for index, row in enumerate(rows):
         line = row.get(LINE_KEY, index + 2)
-        entry, row_problems = _normalize(row)
+        entry, row_problems = reason_code_row_problems(row)
         code = entry["code"]
         if code in first_line:
             row_problems.append(("code", f"{code!r} is listed already on line {first_line[code]}"))
@@ -154,8 +154,9 @@ def _validate(rows: list[dict]) -> list[dict[str, str]]:
     return entries
 
 
-def _normalize(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """One row trimmed, and what is wrong with it as (field, message) pairs."""
+def reason_code_row_problems(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """One catalog row trimmed, and what is wrong with it as (field, message)
+    pairs (a CSV file's rows and a policy's ``reason_codes:`` alike)."""
     problems = [
         (str(name), "unknown field; a row has code, description and customer_text")
         for name in sorted(set(row) - {*FIELDS, LINE_KEY}, key=str)

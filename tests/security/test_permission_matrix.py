@@ -181,7 +181,7 @@ ROWS = [
         "a queue of another role",
         "POST",
         web(LOGIN, 302),  # "nothing left for you to claim in supervisor"
-        data=lambda w: {"queue": "supervisor"},
+        data=lambda w: {"queue": factories.queue_id(w.system_a, "supervisor")},
     ),
     Row(
         "reviews:case",
