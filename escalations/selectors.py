@@ -10,7 +10,7 @@ from django.utils import timezone
 from escalations.models import Appeal, LegalHold
 from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
 from reviews.services.notices import notice_token_hash
-from workbench.errors import Invalid, NotFound
+from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import Role, TrailEvent, User
 from workbench.services.trail import format_at
 
@@ -57,7 +57,7 @@ def appeal_queue(*, case: Case) -> Queue:
     queues = queues.filter(slug=slug) if slug else queues.filter(role=Role.APPEAL_REVIEWER)
     queue = queues.order_by("slug").first()
     if queue is None:
-        raise NotFound(
+        raise Unavailable(
             f"the AI system {case.system.slug!r} has no appeals queue: its policy must "
             "declare a queue with the appeal_reviewer role",
             "no_appeal_queue",

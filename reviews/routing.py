@@ -16,7 +16,6 @@ from typing import Any
 
 import re2
 
-from reviews.services.reason_codes import reason_code_row_problems
 from workbench.errors import Invalid
 from workbench.models import Role
 
@@ -235,6 +234,9 @@ def _validate_reason_codes(rows: Any, problems: list[str]) -> list[dict] | None:
     if not isinstance(rows, list) or not rows:
         problems.append("reason_codes: when given, a non-empty list of {code, customer_text}")
         return None
+    # The catalog's own row checks (imported here: the services import this module).
+    from reviews.services.reason_codes import reason_code_row_problems
+
     entries, seen = [], {}
     for index, row in enumerate(rows):
         where = f"reason_codes[{index}]"

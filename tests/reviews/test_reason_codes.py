@@ -375,7 +375,7 @@ def test_load_demo_loads_both_catalogs(db):
     assert trail_verify().ok
 
 
-def test_the_admin_lists_and_searches_reason_codes_read_only(system, admin_client):
+def test_the_admin_lists_and_searches_reason_codes_and_never_deletes_one(system, admin_client):
     load(system, [row("CO-50"), row("PR-1")])
 
     page = admin_client.get("/admin/reviews/reasoncode/", {"q": "CO-50", "active__exact": "1"})
@@ -383,4 +383,6 @@ def test_the_admin_lists_and_searches_reason_codes_read_only(system, admin_clien
     assert page.status_code == 200
     assert "CO-50" in page.content.decode()
     assert "PR-1" not in page.content.decode()
-    assert admin_client.get("/admin/reviews/reasoncode/add/").status_code == 403
+    # Codes are added and edited there (tests/reviews/test_admin.py), never deleted.
+    code = ReasonCode.objects.get(system=system, code="CO-50")
+    assert admin_client.get(f"/admin/reviews/reasoncode/{code.pk}/delete/").status_code == 403
