@@ -442,8 +442,9 @@ ROWS = [
 
 # What the superuser may do there. Everything else is read-only: changes go
 # through services, so that they land in the trail (workbench/admin.py).
-# Users are added and changed (each change recorded), never deleted.
-ADMIN_ADD = {"workbench.user"}
+# Users and reason codes are added and changed (each change recorded), never
+# deleted; policies are uploaded (a dry run, then published).
+ADMIN_ADD = {"workbench.user", "reviews.reasoncode"}
 ADMIN_DELETE = {
     "axes.accessattempt",
     "axes.accesslog",
@@ -457,6 +458,7 @@ ADMIN_MODEL_VIEWS = {
     "delete": lambda label: 200 if label in ADMIN_DELETE else 403,
     "change": lambda label: 200,
     "view": lambda label: 302,  # <pk>/ redirects to <pk>/change/
+    "upload": lambda label: 200,  # a policy's upload form
 }
 ADMIN_SITE_VIEWS = {
     "admin:index": 200,
