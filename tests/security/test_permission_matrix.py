@@ -42,7 +42,7 @@ LOGIN = "login"  # 302 to /accounts/login/?next=...
 ADMIN_LOGIN = "admin-login"  # 302 to /admin/login/?next=...
 
 PEOPLE = ("reviewer", "reviewer_b", "appeal_reviewer", "supervisor", "compliance", "admin")
-NO_SESSION = ("anon", "key_a", "key_compliance", "key_revoked", "customer_b")
+NO_SESSION = ("anon", "key_a", "key_compliance", "key_compliance_own", "key_revoked", "customer_b")
 assert set(PEOPLE + NO_SESSION) == set(ROLES)
 
 
@@ -388,8 +388,20 @@ ROWS = [
     Row("api:openapi-json", "-", "GET", everyone(200)),
     Row("api:openapi-view", "-", "GET", everyone(200)),
     Row("api:trail_public_key", "-", "GET", everyone(200)),
-    Row("api:trail_list", "-", "GET", api_expect(401, key_compliance=200, compliance=200)),
-    Row("api:trail_head_get", "-", "GET", api_expect(401, key_compliance=200, compliance=200)),
+    # The whole chain, or (key_compliance_own) claims-ai's events with their proofs:
+    # tests/security/test_idor.py checks what each reads.
+    Row(
+        "api:trail_list",
+        "-",
+        "GET",
+        api_expect(401, key_compliance=200, key_compliance_own=200, compliance=200),
+    ),
+    Row(
+        "api:trail_head_get",
+        "-",
+        "GET",
+        api_expect(401, key_compliance=200, key_compliance_own=200, compliance=200),
+    ),
     Row(
         "api:case_create",
         "a claim",
