@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from reviews import selectors
-from reviews.models import Case, Policy, ReasonCode
+from reviews.models import Case, ReasonCode
 from reviews.selectors import (
     BLIND_VIEW,
     FULL_VIEW,
@@ -15,8 +15,10 @@ from reviews.selectors import (
     case_outcome_choices,
     case_reason_choices,
     case_timeline,
+    policy_active,
     route_explained,
 )
+from reviews.services import policy_publish
 from tests import factories
 from workbench.services.trail import Actor, trail_append
 
@@ -113,6 +115,8 @@ def test_the_reasons_are_read_in_one_query(system, django_assert_num_queries):
 UNLISTED = {
     "system": "claims-ai",
     "adverse_outcomes": ["deny", "pend"],
+    "appeal_window_days": 184,
+    "qa_sample_rate": 0,
     "outcome_wording": {"refer": "We passed your claim to a specialist."},
     "rules": [
         {
@@ -124,18 +128,16 @@ UNLISTED = {
 }
 
 
-def unlisted_policy_case(system, n=1, outcome="deny"):
-    """A case under a policy that lists no ``outcomes`` (DESIGN §4: optional)."""
-    case = factories.ingest(system, factories.claim_payload(n))
-    # Version 0: the published version stays the one in force for intake
-    # (whose checks of a policy without outcomes are not this test's business).
-    unlisted, _ = Policy.objects.get_or_create(
-        system=system,
-        version=0,
-        defaults={"document": UNLISTED, "digest": "0" * 64, "published_by": "tests"},
-    )
-    Case.objects.filter(pk=case.pk).update(policy=unlisted, output={"outcome": outcome})
-    return Case.objects.select_related("policy").get(pk=case.pk)
+@pytest.fixture
+def unlisted(system):
+    """claims-ai under a policy that lists no ``outcomes`` (DESIGN §4: optional)."""
+    policy_publish(document=copy.deepcopy(UNLISTED), actor=factories.ACTOR)
+    assert policy_active(system=system).document["outcomes"] is None
+    return system
+
+
+def unlisted_case(system, n, outcome):
+    return factories.ingest(system, factories.claim_payload(n, output={"outcome": outcome}))
 
 
 def test_the_policys_outcomes_when_it_lists_them_in_its_order(system):
@@ -144,9 +146,9 @@ def test_the_policys_outcomes_when_it_lists_them_in_its_order(system):
     assert case_outcome_choices(case=case, blind=True) == ["approve", "deny", "partial"]
 
 
-def test_without_outcomes_the_policy_the_cases_and_the_kind_name_them(system):
-    first = unlisted_policy_case(system, 1, outcome="waive")
-    case = unlisted_policy_case(system, 2, outcome="reprice")
+def test_without_outcomes_the_policy_the_cases_and_the_kind_name_them(unlisted):
+    first = unlisted_case(unlisted, 1, outcome="waive")
+    case = unlisted_case(unlisted, 2, outcome="reprice")
 
     offered = case_outcome_choices(case=case)
 
@@ -170,8 +172,8 @@ def test_without_outcomes_the_policy_the_cases_and_the_kind_name_them(system):
         ("generic", []),
     ],
 )
-def test_the_kinds_usual_outcomes(system, kind, usual):
-    case = unlisted_policy_case(system, 1, outcome="deny")
+def test_the_kinds_usual_outcomes(unlisted, kind, usual):
+    case = unlisted_case(unlisted, 1, outcome="deny")
     case.kind = kind
     offered = case_outcome_choices(case=case)
     assert set(usual) <= set(offered)
@@ -179,11 +181,11 @@ def test_the_kinds_usual_outcomes(system, kind, usual):
 
 
 def test_only_the_systems_latest_cases_are_read_in_one_query(
-    system, monkeypatch, django_assert_num_queries
+    unlisted, monkeypatch, django_assert_num_queries
 ):
-    old = unlisted_policy_case(system, 1, outcome="antique")
+    old = unlisted_case(unlisted, 1, outcome="antique")
     for n in range(2, 5):
-        unlisted_policy_case(system, n, outcome=f"recent{n}")
+        unlisted_case(unlisted, n, outcome=f"recent{n}")
     Case.objects.filter(pk=old.pk).update(created_at=old.created_at.replace(year=2020))
     other = factories.system_with_policy(copy.deepcopy(factories.SUPPORT_POLICY))
     factories.ingest(other, factories.chat_payload(1))  # another system's: never offered

@@ -16,7 +16,7 @@ from reviews.models import Case, Decision, ReviewTask
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
-from tests.factories import client_for
+from tests.factories import client_for, queue_id
 from workbench.models import TrailEvent
 
 HTMX = {"HX-Request": "true"}
@@ -197,15 +197,18 @@ def test_claim_next_opens_the_case_page(system, alice):
 def test_claim_next_in_one_queue_with_htmx_redirects_the_browser(system, alice):
     deny_case(system, 1)
     large = large_case(system, 2)
-    response = client_for(alice).post("/queues/claim/", {"queue": "senior-review"}, headers=HTMX)
+    response = client_for(alice).post(
+        "/queues/claim/", {"queue": queue_id(system, "senior-review")}, headers=HTMX
+    )
     assert response.status_code == 200
     assert response["HX-Redirect"] == case_url(large)
 
 
 def test_claim_next_with_nothing_left_goes_back_with_a_message(system, alice):
-    response = client_for(alice).post("/queues/claim/", {"queue": "claims-review"})
+    claims_review = queue_id(system, "claims-review")
+    response = client_for(alice).post("/queues/claim/", {"queue": claims_review})
     assert response.status_code == 302 and response["Location"] == "/"
-    assert messages_of(response) == ["Nothing left for you to claim in claims-review."]
+    assert messages_of(response) == ["Nothing left for you to claim in Claims review."]
     assert client_for(alice).get("/queues/claim/").status_code == 405
 
 
@@ -893,7 +896,9 @@ def test_no_state_of_a_blind_case_shows_the_ai_before_the_commitment(leak_system
     client = client_for(alice)
 
     # Claimed.
-    assert client.post("/queues/claim/", {"queue": "claims-review"})["Location"] == case_url(case)
+    assert client.post("/queues/claim/", {"queue": queue_id(leak_system, "claims-review")})[
+        "Location"
+    ] == case_url(case)
     assert_blind_everywhere(client, case)
     page = client.get(case_url(case))
     html = page.content.decode()
@@ -943,13 +948,17 @@ def test_no_state_of_a_blind_case_shows_the_ai_before_the_commitment(leak_system
     # After release and a new claim.
     assert client.post(case_url(case), {**fields, "action": "release"}).status_code == 302
     assert_blind_everywhere(client_for(bob), case)
-    assert client.post("/queues/claim/", {"queue": "claims-review"})["Location"] == case_url(case)
+    assert client.post("/queues/claim/", {"queue": queue_id(leak_system, "claims-review")})[
+        "Location"
+    ] == case_url(case)
     assert_blind_everywhere(client, case)
 
     # As the second reviewer of a two-review blind queue.
     second = factories.ingest(leak_system, leak_payload(2, metadata={"amount": 9000}))
     assert second.route["rule"] == "large-amount"
-    assert client.post("/queues/claim/", {"queue": "second-look"})["Location"] == case_url(second)
+    assert client.post("/queues/claim/", {"queue": queue_id(leak_system, "second-look")})[
+        "Location"
+    ] == case_url(second)
     assert_blind_everywhere(client, second)
     page = client.get(case_url(second))
     assert "Rule <strong>large-amount</strong>" in page.content.decode()  # first rule: says nothing
@@ -970,9 +979,9 @@ def test_no_state_of_a_blind_case_shows_the_ai_before_the_commitment(leak_system
     assert "a second reviewer will decide too" in messages_of(response)[0]
     assert_blind_everywhere(client, second)  # the first reviewer, until the second commits
     bob_client = client_for(bob)
-    assert bob_client.post("/queues/claim/", {"queue": "second-look"})["Location"] == case_url(
-        second
-    )
+    assert bob_client.post("/queues/claim/", {"queue": queue_id(leak_system, "second-look")})[
+        "Location"
+    ] == case_url(second)
     assert_blind_everywhere(bob_client, second)
     page = bob_client.get(case_url(second))
     for headers in ({}, HTMX):

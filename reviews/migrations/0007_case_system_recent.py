@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0005_queue_counts'),
+        ('reviews', '0006_queues_per_system'),
         ('workbench', '0007_export_expired'),
     ]
 
