@@ -45,7 +45,11 @@ STORAGES = {
 }
 
 if REDIS_URL:
-    # A queue of the run's own on the shared broker.
-    CELERY_TASK_DEFAULT_QUEUE = (
-        f"workbench-test-{os.environ.get('WORKBENCH_TEST_RUN', os.getpid())}"
-    )
+    # A queue of the run's own on the shared broker, and of each xdist worker
+    # of the run: each has a database of its own, so a task one worker's
+    # Celery worker took from the other's queue would find nothing to do.
+    _run = os.environ.get("WORKBENCH_TEST_RUN", str(os.getpid()))
+    _xdist = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if _xdist and not _run.endswith(f"-{_xdist}"):  # app processes inherit both
+        _run = f"{_run}-{_xdist}"
+    CELERY_TASK_DEFAULT_QUEUE = f"workbench-test-{_run}"
