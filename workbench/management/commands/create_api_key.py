@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from workbench.errors import WorkbenchError
+from workbench.management.base import OperatorCommand
 from workbench.models import AISystem, APIKey
-from workbench.services import Actor, api_key_create
+from workbench.services import api_key_create
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Add an API key to an AI system (printed last, shown once)."
 
     def add_arguments(self, parser):
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         if system is None:
             raise CommandError(f"no AI system {slug!r}")
         try:
-            issued = api_key_create(system=system, scope=scope, actor=Actor.workbench("manage.py"))
+            issued = api_key_create(system=system, scope=scope, actor=self.operator(options))
         except WorkbenchError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"{scope} key for {slug}; store it now, it is not shown again:")
