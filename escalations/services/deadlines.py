@@ -9,6 +9,7 @@ from django.utils import timezone
 from reviews.models import ReviewTask
 from reviews.services.decisions import escalation_queue
 from reviews.services.tasks import TaskError
+from reviews.services.webhooks import cases_overdue_webhooks
 from workbench.models import Role
 from workbench.services.trail import Actor, TrailEntry, trail_append_many
 
@@ -35,7 +36,7 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
                 .filter(overdue)
                 .order_by("due_at", "id")[:BATCH]
             )
-            entries = []
+            entries, moved_cases = [], []
             for task in tasks:
                 try:
                     target = escalation_queue(task.case)
@@ -57,9 +58,12 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
                         },
                     )
                 )
+                overdue = {"task_kind": task.kind, "queue": target.slug}
+                moved_cases.append((task.case, {**overdue, "due_at": task.due_at.isoformat()}))
                 task.queue = target
                 task.priority += 10
                 task.save(update_fields=["queue", "priority"])
+            cases_overdue_webhooks(moved=moved_cases)
             trail_append_many(entries)
         if not entries:
             break
