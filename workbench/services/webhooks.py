@@ -188,8 +188,8 @@ def address_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
         ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address"),
         ("is_multicast", "a multicast address"),
-        ("is_private", "a private address"),
         ("is_reserved", "a reserved address"),
+        ("is_private", "a private address"),
     ):
         if getattr(address, test):
             return name
