@@ -42,6 +42,7 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
                     target = escalation_queue(task.case)
                 except TaskError:
                     continue  # no supervisors' queue: the supervisor board still shows it
+                due = task.due_at.isoformat()
                 entries.append(
                     TrailEntry(
                         "case.overdue",
@@ -53,13 +54,14 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
                             "kind": task.kind,
                             "from": task.queue.slug,
                             "to": target.slug,
-                            "due_at": task.due_at.isoformat(),
+                            "due_at": due,
                             "reason": "overdue: not decided by its due time",
                         },
                     )
                 )
-                overdue = {"task_kind": task.kind, "queue": target.slug}
-                moved_cases.append((task.case, {**overdue, "due_at": task.due_at.isoformat()}))
+                moved_cases.append(
+                    (task.case, {"task_kind": task.kind, "queue": target.slug, "due_at": due})
+                )
                 task.queue = target
                 task.priority += 10
                 task.save(update_fields=["queue", "priority"])
