@@ -22,7 +22,6 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
-from django.views.decorators.http import require_POST
 
 from workbench.errors import WorkbenchError
 from workbench.models import (
@@ -273,7 +272,7 @@ class AISystemAdmin(admin.ModelAdmin):
             path("<int:pk>/new-key/", view(self.new_key_view), name="workbench_aisystem_new_key"),
             path(
                 "<int:pk>/test-delivery/",
-                view(require_POST(self.test_delivery_view)),
+                view(self.test_delivery_view),
                 name="workbench_aisystem_test_delivery",
             ),
             *super().get_urls(),
@@ -386,8 +385,10 @@ class AISystemAdmin(admin.ModelAdmin):
         )
 
     def test_delivery_view(self, request, pk: int):
-        """Send a signed test delivery now and show the receiver's answer."""
+        """Send a signed test delivery now (POST) and show the receiver's answer."""
         system = self._system(request, pk, change=True)
+        if request.method != "POST":
+            return self._page(request, "test_delivery.html", "Test delivery", system)
         return self._test_results(request, [system])
 
     @admin.action(description="Send test delivery", permissions=["change"])

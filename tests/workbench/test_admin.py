@@ -271,10 +271,12 @@ def test_a_staff_user_without_the_admin_role_is_refused_secrets_and_logged(syste
 def test_send_test_delivery_shows_the_receivers_answer(system, admin_client, receiver):
     system.callback_url = receiver.url
     system.save()
-    page = admin_client.get(change_url(system)).content.decode()
-    assert "Send test delivery" in page
+    url = f"/admin/workbench/aisystem/{system.pk}/test-delivery/"
+    assert url in admin_client.get(change_url(system)).content.decode()
+    assert "Send test delivery" in admin_client.get(url).content.decode()
+    assert receiver.received == []  # a GET sends nothing
 
-    response = admin_client.post(f"/admin/workbench/aisystem/{system.pk}/test-delivery/")
+    response = admin_client.post(url)
     page = response.content.decode()
     assert response.status_code == 200
     assert "Delivered: HTTP 200" in page and "thanks" in page
