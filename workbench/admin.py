@@ -13,6 +13,7 @@ import logging
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -263,15 +264,23 @@ class AISystemAdmin(admin.ModelAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("<int:pk>/switch/", view(self.switch_view), name="workbench_aisystem_switch"),
             path(
-                "<int:pk>/rotate-secret/",
+                "<path:object_id>/switch/",
+                view(self.switch_view),
+                name="workbench_aisystem_switch",
+            ),
+            path(
+                "<path:object_id>/rotate-secret/",
                 view(self.rotate_secret_view),
                 name="workbench_aisystem_rotate_secret",
             ),
-            path("<int:pk>/new-key/", view(self.new_key_view), name="workbench_aisystem_new_key"),
             path(
-                "<int:pk>/test-delivery/",
+                "<path:object_id>/new-key/",
+                view(self.new_key_view),
+                name="workbench_aisystem_new_key",
+            ),
+            path(
+                "<path:object_id>/test-delivery/",
                 view(self.test_delivery_view),
                 name="workbench_aisystem_test_delivery",
             ),
@@ -284,8 +293,8 @@ class AISystemAdmin(admin.ModelAdmin):
 
     # --- Custom views: each checks who asks and calls one service --------------------------
 
-    def _system(self, request, pk: int, *, change: bool) -> AISystem:
-        system = AISystem.objects.filter(pk=pk).first()
+    def _system(self, request, object_id: str, *, change: bool) -> AISystem:
+        system = self.get_object(request, unquote(object_id))
         if system is None:
             raise Http404("no such AI system")
         allowed = self.has_change_permission if change else self.has_view_permission
@@ -310,9 +319,9 @@ class AISystemAdmin(admin.ModelAdmin):
             },
         )
 
-    def switch_view(self, request, pk: int):
+    def switch_view(self, request, object_id: str):
         """Stop or restart the system, with a reason (``ai_system_set_stopped``)."""
-        system = self._system(request, pk, change=True)
+        system = self._system(request, object_id, change=True)
         form = SwitchForm(request.POST or None, initial={"stopped": "0" if system.stopped else "1"})
         if request.method == "POST" and form.is_valid():
             try:
@@ -340,10 +349,10 @@ class AISystemAdmin(admin.ModelAdmin):
         title = f"{'Stop' if stopping else 'Restart'} {system.slug}"
         return self._page(request, "switch.html", title, system, form=form, stopping=stopping)
 
-    def rotate_secret_view(self, request, pk: int):
+    def rotate_secret_view(self, request, object_id: str):
         """A new callback secret (``ai_system_secret_rotate``), shown once in
         the answer to the POST; admins only."""
-        system = self._system(request, pk, change=True)
+        system = self._system(request, object_id, change=True)
         require_admin(request, "rotate the callback secret", system)
         if request.method != "POST":
             return self._page(
@@ -365,10 +374,10 @@ class AISystemAdmin(admin.ModelAdmin):
         add_never_cache_headers(response)
         return response
 
-    def new_key_view(self, request, pk: int):
+    def new_key_view(self, request, object_id: str):
         """A new API key (``api_key_create``), its plaintext shown once in the
         answer to the POST; admins only."""
-        system = self._system(request, pk, change=True)
+        system = self._system(request, object_id, change=True)
         require_admin(request, "create an API key", system)
         form = APIKeyForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -384,9 +393,9 @@ class AISystemAdmin(admin.ModelAdmin):
             request, "new_key.html", f"New API key for {system.slug}", system, form=form
         )
 
-    def test_delivery_view(self, request, pk: int):
+    def test_delivery_view(self, request, object_id: str):
         """Send a signed test delivery now (POST) and show the receiver's answer."""
-        system = self._system(request, pk, change=True)
+        system = self._system(request, object_id, change=True)
         if request.method != "POST":
             return self._page(request, "test_delivery.html", "Test delivery", system)
         return self._test_results(request, [system])
@@ -411,13 +420,6 @@ class AISystemAdmin(admin.ModelAdmin):
             first if len(systems) == 1 else None,
             results=results,
         )
-
-
-@admin.register(SystemSwitch)
-class SystemSwitchAdmin(ReadOnlyAdmin):
-    list_display = ["at", "system", "stopped", "actor_id", "reason"]
-    list_filter = ["system", "stopped"]
-    search_fields = ["reason", "actor_id"]
 
 
 @admin.register(APIKey)
