@@ -2,6 +2,7 @@
 default, queued in the change's transaction, and shaped as the OpenAPI
 document declares them."""
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -186,3 +187,21 @@ def test_every_topic_is_declared_in_the_openapi_document_with_its_headers(docume
         assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= headers, topic
         assert "X-Workbench-Signature" in headers
         assert ("subscribed" in post["description"]) == (topic in OPTIONAL_TOPICS), topic
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_s_webhooks_go_out_after_its_commit_through_one_fan_out_task(receiver):
+    from workbench.celery import app
+
+    system = factories.system_with_policy()
+    system = subscribe(system, receiver, ["case.routed"])
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # in process, on the services run too
+    try:
+        results = batch(system, [factories.claim_payload(n) for n in range(1, 4)])
+    finally:
+        app.conf.task_always_eager = before
+    assert sorted(r.headers["X-Workbench-Topic"] for r in receiver.received) == ["case.routed"] * 3
+    references = {r.case.reference for r in results}
+    assert {json.loads(r.body)["reference"] for r in receiver.received} == references
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
