@@ -63,7 +63,8 @@ def case_create(request, payload: CaseIn):
 
 @router.get(
     "",
-    response={200: CaseFeedOut, **errors(401, 422, 429)},
+    # 400: a query string that holds a NUL (workbench.middleware), as any URL.
+    response={200: CaseFeedOut, **errors(400, 401, 422, 429)},
     openapi_extra=RATE_LIMITED,
     summary="The system's cases changed since a cursor",
     description="Every case of the key's system that changed after `updated_after` (a "
