@@ -10,7 +10,7 @@ from django.utils import timezone
 from escalations.models import Appeal, LegalHold
 from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
 from reviews.services.notices import notice_token_hash
-from workbench.errors import Invalid, NotFound
+from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import Role, TrailEvent, User
 from workbench.services.trail import format_at
 
@@ -28,7 +28,7 @@ class AppealRules:
     allowed: int
     queue: str | None
     adverse: tuple[str, ...]
-    outcomes: tuple[str, ...]
+    outcomes: tuple[str, ...] | None  # None: the policy accepts any outcome
     outcome_wording: dict
     external_review: str
 
@@ -42,23 +42,26 @@ class AppealRules:
             allowed=document.get("appeals_allowed", 1),
             queue=document.get("appeal_queue"),
             adverse=tuple(document.get("adverse_outcomes", [])),
-            outcomes=tuple(document.get("outcomes", [])),
+            outcomes=tuple(document["outcomes"]) if document.get("outcomes") else None,
             outcome_wording=document.get("outcome_wording") or {},
             external_review=document.get("external_review", ""),
         )
 
 
 def appeal_queue(*, case: Case) -> Queue:
-    """The policy's ``appeal_queue``, else the first queue of appeal reviewers."""
+    """The policy's ``appeal_queue``, else the system's first queue of appeal
+    reviewers (a policy published before the default existed); never another
+    system's queue."""
     slug = AppealRules.of(case).queue
-    queues = (
-        Queue.objects.filter(slug=slug)
-        if slug
-        else Queue.objects.filter(role=Role.APPEAL_REVIEWER).order_by("slug")
-    )
-    queue = queues.first()
+    queues = Queue.objects.filter(system_id=case.system_id)
+    queues = queues.filter(slug=slug) if slug else queues.filter(role=Role.APPEAL_REVIEWER)
+    queue = queues.order_by("slug").first()
     if queue is None:
-        raise NotFound("there is no appeals queue; add one to the policy", "no_appeal_queue")
+        raise Unavailable(
+            f"the AI system {case.system.slug!r} has no appeals queue: its policy must "
+            "declare a queue with the appeal_reviewer role",
+            "no_appeal_queue",
+        )
     return queue
 
 
@@ -329,7 +332,7 @@ def tasks_due_soon(*, now: datetime | None = None, share: float = 0.2, limit: in
     tasks = (
         ReviewTask.objects.filter(near, due_at__gte=now)
         .filter(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED])
-        .select_related("case", "queue", "assignee")
+        .select_related("case__system", "queue", "assignee")
         .order_by("due_at", "id")[:limit]
     )
     return [DueSoon(task, task.due_at - now) for task in tasks]

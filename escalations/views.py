@@ -291,7 +291,7 @@ class AppealPage:
     def _form(self, **kwargs) -> AppealDecisionForm:
         codes, _ = reason_code_catalog(system=self.case.system)
         return AppealDecisionForm(
-            outcomes=list(self.case.policy.document.get("outcomes", [])),
+            outcomes=list(self.case.policy.document.get("outcomes") or []),
             reason_codes=codes,
             **kwargs,
         )
@@ -341,7 +341,7 @@ class AppealPage:
         if form is None and held is not None:
             form = AppealDecisionForm.fresh(
                 task=held,
-                outcomes=list(case.policy.document.get("outcomes", [])),
+                outcomes=list(case.policy.document.get("outcomes") or []),
                 reason_codes=reason_code_catalog(system=case.system)[0],
             )
         revealed = self.opened or appeal.status == Appeal.Status.DECIDED

@@ -131,7 +131,7 @@ class DecisionForm(forms.Form):
 class ClaimForm(forms.Form):
     """Claim next, in one queue or in all of the reviewer's."""
 
-    queue = forms.SlugField(required=False, max_length=64)
+    queue = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
 
 class TaskReassignForm(forms.Form):

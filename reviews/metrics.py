@@ -13,30 +13,33 @@ from reviews.selectors import queues_overview
 class QueueCollector(Collector):
     def collect(self):
         open_tasks = GaugeMetricFamily(
-            "workbench_queue_open_tasks", "Open review tasks waiting in the queue", labels=["queue"]
+            "workbench_queue_open_tasks",
+            "Open review tasks waiting in the queue",
+            labels=["system", "queue"],
         )
         claimed = GaugeMetricFamily(
-            "workbench_queue_claimed_tasks", "Tasks held under a lease", labels=["queue"]
+            "workbench_queue_claimed_tasks", "Tasks held under a lease", labels=["system", "queue"]
         )
         oldest = GaugeMetricFamily(
             "workbench_queue_oldest_due_timestamp_seconds",
             "Due time of the queue's oldest open or claimed task (Unix time)",
-            labels=["queue"],
+            labels=["system", "queue"],
         )
         overdue = GaugeMetricFamily(
             "workbench_queue_oldest_overdue_seconds",
             "How long the oldest open or claimed task is past its due time (0 if none)",
-            labels=["queue"],
+            labels=["system", "queue"],
         )
         now = timezone.now()
         for queue in queues_overview(roles=None, now=now):
-            open_tasks.add_metric([queue.slug], queue.open_count)
-            claimed.add_metric([queue.slug], queue.claimed_count)
+            labels = [queue.system.slug, queue.slug]  # a slug is unique within its system
+            open_tasks.add_metric(labels, queue.open_count)
+            claimed.add_metric(labels, queue.claimed_count)
             if queue.oldest_due is not None:
-                oldest.add_metric([queue.slug], queue.oldest_due.timestamp())
-                overdue.add_metric([queue.slug], max(0.0, (now - queue.oldest_due).total_seconds()))
+                oldest.add_metric(labels, queue.oldest_due.timestamp())
+                overdue.add_metric(labels, max(0.0, (now - queue.oldest_due).total_seconds()))
             else:
-                overdue.add_metric([queue.slug], 0.0)
+                overdue.add_metric(labels, 0.0)
         yield from (open_tasks, claimed, oldest, overdue)
 
     def describe(self):

@@ -34,7 +34,11 @@ class Subject(models.Model):
 
 
 class Queue(models.Model):
-    slug = models.SlugField(max_length=64, unique=True)
+    """A verification queue of one AI system: its policy creates and changes
+    it, and names it by a slug unique within the system (DESIGN §3)."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="queues")
+    slug = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.REVIEWER)
     sla_hours = models.PositiveIntegerField(default=24)
@@ -44,9 +48,10 @@ class Queue(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["system", "slug"], name="queue_slug_unique_per_system"),
             models.CheckConstraint(
                 condition=Q(reviews_required__in=[1, 2]), name="queue_reviews_required_1_or_2"
-            )
+            ),
         ]
 
     def __str__(self):

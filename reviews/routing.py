@@ -9,6 +9,7 @@ catches is finalized automatically unless the QA sample picks it.
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import re2
 
 from workbench.errors import Invalid
+from workbench.models import Role
 
 MIN_APPEAL_WINDOW_DAYS = 184  # six months at their longest (DSA) and >= 180 days (ERISA)
 MAX_PATTERN_LENGTH = 500
@@ -31,6 +33,7 @@ LEAVES = {
     "sentiment_below",
     "text_matches",
 }
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 QUEUE_FIELDS = {"slug", "name", "role", "sla_hours", "reviews_required", "blind", "lease_minutes"}
 POLICY_FIELDS = {
     "system",
@@ -46,6 +49,7 @@ POLICY_FIELDS = {
     "default_queue",
     "escalation_queue",
     "fairness_segments",
+    "reason_codes",
     "external_review",
     "rules",
     "queues",
@@ -63,29 +67,35 @@ class PolicyInvalid(Invalid):
 # --- Validation -------------------------------------------------------------------
 
 
-def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]) -> dict:
-    """Check a policy document (section 4 plus ``queues:``); return it normalized."""
+def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: set[str]) -> dict:
+    """Check a policy document (section 4 plus ``queues:``); return it
+    normalized, every optional key filled with its default (docs/policy.md).
+
+    ``existing_queues`` maps the slugs of the system's queues to their role:
+    with the queues the policy declares, they are the queues it may name.
+    """
     problems: list[str] = []
     if not isinstance(document, dict):
         raise PolicyInvalid(["the policy must be a mapping (YAML or JSON object)"])
-    for unknown in sorted(set(document) - POLICY_FIELDS):
+    for unknown in sorted(set(document) - POLICY_FIELDS, key=str):
         problems.append(f"unknown top-level field {unknown!r}")
 
     system = document.get("system")
     if not isinstance(system, str) or not system:
         problems.append("system: name the AI system's slug")
 
+    # Without an ``outcomes`` list any outcome string is accepted; with one,
+    # every outcome the policy names must be in it.
     outcomes = document.get("outcomes")
-    if not _is_str_list(outcomes) or not outcomes:
-        problems.append("outcomes: list the outcome values this system may produce")
-        outcomes = []
+    if outcomes is not None and (not _is_str_list(outcomes) or not outcomes):
+        problems.append("outcomes: when given, a non-empty list of the outcome values")
+        outcomes = None
+    known_outcomes = set(outcomes) if outcomes is not None else None
     adverse = document.get("adverse_outcomes", [])
     if not _is_str_list(adverse):
         problems.append("adverse_outcomes: must be a list of outcome values")
         adverse = []
-    for value in adverse:
-        if value not in outcomes:
-            problems.append(f"adverse_outcomes: {value!r} is not one of the outcomes")
+    _check_outcomes("adverse_outcomes", adverse, known_outcomes, problems)
 
     window = document.get("appeal_window_days", MIN_APPEAL_WINDOW_DAYS)
     if not _is_int(window) or window < MIN_APPEAL_WINDOW_DAYS:
@@ -109,9 +119,7 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     if not isinstance(wording, dict) or not all(isinstance(v, str) for v in wording.values()):
         problems.append("outcome_wording: must map outcomes to the sentence a customer reads")
         wording = {}
-    for value in wording:
-        if value not in outcomes:
-            problems.append(f"outcome_wording: {value!r} is not one of the outcomes")
+    _check_outcomes("outcome_wording", list(wording), known_outcomes, problems)
     rate = document.get("qa_sample_rate", 0)
     if not _is_number(rate) or not 0 <= rate <= 1:
         problems.append(f"qa_sample_rate: must be a number from 0 to 1; got {rate!r}")
@@ -121,23 +129,11 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
     external_review = document.get("external_review", "")
     if not isinstance(external_review, str):
         problems.append("external_review: must be text")
+    reason_codes = _validate_reason_codes(document.get("reason_codes"), problems)
 
     queues = document.get("queues", [])
     declared = _validate_queues(queues, roles, problems)
-    known = existing_queues | declared
-
-    default_queue = document.get("default_queue")
-    if not isinstance(default_queue, str):
-        problems.append(
-            "default_queue: name the queue for QA samples, contests and a stopped system"
-        )
-    elif default_queue not in known:
-        problems.append(f"default_queue: unknown queue {default_queue!r}")
-
-    for name in ("escalation_queue", "appeal_queue"):
-        slug = document.get(name)
-        if slug is not None and slug not in known:
-            problems.append(f"{name}: unknown queue {slug!r}")
+    known = {**existing_queues, **declared}
 
     rules = document.get("rules", [])
     if not isinstance(rules, list):
@@ -157,47 +153,130 @@ def policy_validate(document: Any, *, existing_queues: set[str], roles: set[str]
         else:
             names.add(name)
             where = f"rules[{index}] ({name})"
-        for unknown in sorted(set(rule) - {"name", "when", "queue", "priority"}):
+        for unknown in sorted(set(rule) - {"name", "when", "queue", "priority"}, key=str):
             problems.append(f"{where}: unknown field {unknown!r}")
-        if rule.get("queue") not in known:
+        if not isinstance(rule.get("queue"), str) or rule["queue"] not in known:
             problems.append(f"{where}.queue: unknown queue {rule.get('queue')!r}")
         if not _is_int(rule.get("priority", 0)):
             problems.append(f"{where}.priority: must be a whole number")
         if "when" not in rule:
             problems.append(f"{where}.when: required")
         else:
-            _validate_condition(rule["when"], f"{where}.when", set(outcomes), problems, depth=0)
+            _validate_condition(rule["when"], f"{where}.when", known_outcomes, problems, depth=0)
+
+    first_rule_queue = next(
+        (r["queue"] for r in rules if isinstance(r, dict) and r.get("queue") in known), None
+    )
+    first_of = {role: _first_queue(declared, existing_queues, role) for role in roles}
+    defaults = {
+        # Where QA samples, contests and a stopped system's cases go.
+        "default_queue": first_rule_queue or first_of.get(Role.REVIEWER),
+        "appeal_queue": first_of.get(Role.APPEAL_REVIEWER),
+        "escalation_queue": first_of.get(Role.SUPERVISOR),
+    }
+    for name, default in defaults.items():
+        slug = document.get(name, default)
+        if name == "default_queue" and slug is None:
+            problems.append(
+                "default_queue: the policy has no rule and declares no reviewer queue; "
+                "name the queue for QA samples, contests and a stopped system"
+            )
+        elif slug is not None and (not isinstance(slug, str) or slug not in known):
+            problems.append(f"{name}: unknown queue {slug!r}")
+        defaults[name] = slug
 
     if problems:
         raise PolicyInvalid(problems)
     normalized = dict(document)
+    normalized.update(defaults)
+    normalized.setdefault("outcomes", None)
     normalized.setdefault("adverse_outcomes", [])
     normalized.setdefault("appeal_window_days", MIN_APPEAL_WINDOW_DAYS)
     normalized.setdefault("appeal_deadline_days", 30)
     normalized.setdefault("appeal_urgent_hours", 72)
     normalized.setdefault("appeals_allowed", 1)
-    normalized.setdefault("appeal_queue", None)
     normalized.setdefault("outcome_wording", {})
     normalized.setdefault("qa_sample_rate", 0)
     normalized.setdefault("fairness_segments", [])
     normalized.setdefault("external_review", "")
-    normalized.setdefault("escalation_queue", None)
     normalized.setdefault("rules", [])
     normalized.setdefault("queues", [])
+    if reason_codes is not None:
+        normalized["reason_codes"] = reason_codes
     return normalized
 
 
-def _validate_queues(queues: Any, roles: set[str], problems: list[str]) -> set[str]:
+def _check_outcomes(where: str, values: list, outcomes: set | None, problems: list) -> None:
+    if outcomes is None:
+        return
+    for value in values:
+        if value not in outcomes:
+            problems.append(f"{where}: {value!r} is not one of the outcomes")
+
+
+def _first_queue(declared: dict[str, str], existing: dict[str, str], role: str) -> str | None:
+    """The first queue of ``role`` the policy declares, else the system's
+    first by slug: a policy never falls back on another system's queue."""
+    for slug, queue_role in declared.items():
+        if queue_role == role:
+            return slug
+    return min((slug for slug, queue_role in existing.items() if queue_role == role), default=None)
+
+
+REASON_CODE_FIELDS = {"code", "description", "customer_text"}
+
+
+def _validate_reason_codes(rows: Any, problems: list[str]) -> list[dict] | None:
+    """The policy's own reason codes (``reason_codes:``), trimmed; None when
+    the policy has none (the catalog is then left as it is)."""
+    if rows is None:
+        return None
+    if not isinstance(rows, list) or not rows:
+        problems.append("reason_codes: when given, a non-empty list of {code, customer_text}")
+        return None
+    # The catalog's own row checks (imported here: the services import this module).
+    from reviews.services.reason_codes import reason_code_row_problems
+
+    entries, seen = [], {}
+    for index, row in enumerate(rows):
+        where = f"reason_codes[{index}]"
+        if not isinstance(row, dict):
+            problems.append(f"{where}: must be a mapping with code, description, customer_text")
+            continue
+        if isinstance(row.get("customer_text"), str) and row.get("description") is None:
+            row = {**row, "description": row["customer_text"]}
+        entry, row_problems = reason_code_row_problems(row)
+        for field_name, message in row_problems:
+            problems.append(f"{where}.{field_name}: {message}")
+        code = entry["code"]
+        if code and code in seen:
+            problems.append(
+                f"{where}.code: {code!r} is listed already at reason_codes[{seen[code]}]"
+            )
+        elif code:
+            seen[code] = index
+        entries.append(entry)
+    return entries
+
+
+def _validate_queues(queues: Any, roles: set[str], problems: list[str]) -> dict[str, str]:
+    """The declared queues' slugs, in order, with their roles."""
     if not isinstance(queues, list):
         problems.append("queues: must be a list")
-        return set()
-    slugs = set()
+        return {}
+    slugs: dict[str, str] = {}
     for index, queue in enumerate(queues):
         where = f"queues[{index}]"
         if not isinstance(queue, dict) or not isinstance(queue.get("slug"), str):
             problems.append(f"{where}: needs at least a slug")
             continue
-        slugs.add(queue["slug"])
+        if queue["slug"] in slugs:
+            problems.append(f"{where}.slug: {queue['slug']!r} is declared twice")
+        elif not SLUG.fullmatch(queue["slug"]):
+            problems.append(
+                f"{where}.slug: letters, digits, - and _ only (64 at most); got {queue['slug']!r}"
+            )
+        slugs[queue["slug"]] = queue.get("role", Role.REVIEWER)
         for unknown in sorted(set(queue) - QUEUE_FIELDS):
             problems.append(f"{where}: unknown field {unknown!r}")
         if queue.get("role", "reviewer") not in roles:
@@ -213,7 +292,9 @@ def _validate_queues(queues: Any, roles: set[str], problems: list[str]) -> set[s
     return slugs
 
 
-def _validate_condition(cond: Any, where: str, outcomes: set, problems: list, depth: int) -> None:
+def _validate_condition(
+    cond: Any, where: str, outcomes: set | None, problems: list, depth: int
+) -> None:
     if depth > 16:
         problems.append(f"{where}: conditions nest too deep (16 levels at most)")
         return
@@ -241,9 +322,7 @@ def _validate_condition(cond: Any, where: str, outcomes: set, problems: list, de
         if not _is_str_list(arg) or not arg:
             problems.append(f"{where}.outcome_in: must be a non-empty list of outcomes")
             return
-        for value in arg:
-            if value not in outcomes:
-                problems.append(f"{where}.outcome_in: {value!r} is not one of the outcomes")
+        _check_outcomes(f"{where}.outcome_in", arg, outcomes, problems)
     elif name in ("confidence_below", "confidence_at_least"):
         if not _is_number(arg) or not 0 <= arg <= 1:
             problems.append(f"{where}.{name}: must be a number from 0 to 1")

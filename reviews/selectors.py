@@ -174,7 +174,7 @@ def queues_overview(
     now = now or timezone.now()
     counts = QueueTaskCount.objects.filter(queue=OuterRef("pk")).values("queue")
     active = ReviewTask.objects.filter(queue=OuterRef("pk"), status__in=ACTIVE_TASK)
-    queues = Queue.objects.annotate(
+    queues = Queue.objects.select_related("system").annotate(
         open_count=Coalesce(Subquery(counts.annotate(n=Sum("open")).values("n")), 0),
         claimed_count=Coalesce(Subquery(counts.annotate(n=Sum("claimed")).values("n")), 0),
         oldest_due=Subquery(active.order_by("due_at").values("due_at")[:1]),
@@ -196,7 +196,7 @@ def queues_overview(
         queues = queues.annotate(excluded_count=Coalesce(Subquery(excluded), 0))
     if roles is not None:
         queues = queues.filter(role__in=list(roles))
-    queues = list(queues.order_by("name"))
+    queues = list(queues.order_by("name", "system__name"))
     for queue in queues if user is not None else ():
         queue.claimable_count = max(queue.open_count - queue.excluded_count, 0)
     return queues

@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from reviews.display import case_input_view, case_output_view
 from reviews.forms import ClaimForm, DecisionForm
-from reviews.models import Case, ReviewTask
+from reviews.models import Case, Queue, ReviewTask
 from reviews.selectors import (
     CaseForReviewer,
     case_decisions,
@@ -83,10 +83,11 @@ def claim_next(request):
     form = ClaimForm(request.POST)
     if not form.is_valid():
         raise Http404("no such queue")
-    slug = form.cleaned_data["queue"] or None
-    task = task_claim_next(user=request.user, queue_slug=slug)
+    queue_id = form.cleaned_data["queue"]
+    task = task_claim_next(user=request.user, queue_id=queue_id)
     if task is None:
-        where = f"in {slug}" if slug else "in your queues"
+        queue = Queue.objects.filter(pk=queue_id).first() if queue_id else None
+        where = f"in {queue.name}" if queue else "in your queues"
         messages.info(request, f"Nothing left for you to claim {where}.")
         return redirect_to(request, reverse("reviews:queues"))
     return redirect_to(request, reverse("reviews:case", args=[task.case.reference]))
@@ -136,7 +137,7 @@ class CasePage:
         self.found = found
         self.case: Case = found.case
         self.held: ReviewTask | None = found.held_by(request.user)
-        self.outcomes: list[str] = list(self.case.policy.document.get("outcomes", []))
+        self.outcomes: list[str] = list(self.case.policy.document.get("outcomes") or [])
         self.reason_codes, self.catalog = reason_code_catalog(
             system=self.case.system, codes=self._codes_shown()
         )

@@ -178,6 +178,13 @@ def ingest(system: AISystem, payload: dict):
     return case_ingest(system=system, item=CaseIn.model_validate(payload)).case
 
 
+def queue_id(system: AISystem, slug: str) -> int:
+    """The id of ``system``'s queue ``slug`` (what the Claim next form sends)."""
+    from reviews.models import Queue
+
+    return Queue.objects.get(system=system, slug=slug).pk
+
+
 def reason_code(system: AISystem, code: str = "CO-50", text: str = "Not medically necessary"):
     from reviews.models import ReasonCode
 

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from workbench.errors import RateLimited, WorkbenchError
 from workbench.models import APIKey, Role
-from workbench.selectors import trail_events_after, trail_head
+from workbench.selectors import trail_events_after, trail_events_of_system, trail_head
 from workbench.services import AuthenticationFailed, api_key_authenticate, trail_public_key_pem
 from workbench.services.webhooks import OPTIONAL_TOPICS
 
@@ -355,8 +355,17 @@ def _http_error(request, exc: HttpError):
 trail_router = Router(tags=["trail"], auth=compliance_auth)
 
 
+class ProofOut(Schema):
+    """An RFC 9162 audit path of leaf ``seq - 1`` in the tree of ``tree_size``
+    leaves, whose root a checkpoint signs (docs/bundle.md, proofs.jsonl)."""
+
+    tree_size: int
+    path: list[str]
+
+
 class TrailEventOut(Schema):
-    """An event as exported (DESIGN §6): its body plus the two hashes."""
+    """An event as exported (DESIGN §6): its body plus the two hashes; with
+    its inclusion proof when the key reads one system's events only."""
 
     seq: int
     at: str
@@ -367,12 +376,7 @@ class TrailEventOut(Schema):
     data: dict[str, Any]
     prev_hash: str
     hash: str
-
-
-class TrailPage(Schema):
-    events: list[TrailEventOut]
-    next_after: int | None
-    head_seq: int
+    proof: ProofOut | None = None
 
 
 class CheckpointOut(Schema):
@@ -380,6 +384,20 @@ class CheckpointOut(Schema):
     hash: str
     signature: str
     key_id: str
+
+
+class TreeCheckpointOut(CheckpointOut):
+    tree_root: str
+    tree_signature: str
+
+
+class TrailPage(Schema):
+    events: list[TrailEventOut]
+    next_after: int | None
+    head_seq: int
+    # Keys limited to one system: the signed checkpoint the proofs lead to;
+    # its seq is as far as the answer reaches (resume after it when caught up).
+    checkpoint: TreeCheckpointOut | None = None
 
 
 class TrailHeadOut(Schema):
@@ -398,10 +416,23 @@ class TrailQuery(Schema):
     response={200: TrailPage, **errors(401, 422, 429)},
     openapi_extra=RATE_LIMITED,
     summary="Trail events after a seq, in order",
+    description="The whole chain, for a compliance key or session. A key made with "
+    "`create_api_key SLUG --scope compliance --only-system` reads only its system's "
+    "events, up to the latest signed checkpoint, each with its inclusion proof.",
 )
 def trail_list(request, query: Query[TrailQuery]):
-    events = trail_events_after(after=query.after, limit=query.limit)
+    key = getattr(request, "api_key", None)
     head = trail_head()
+    if key is not None and key.only_system:
+        page = trail_events_of_system(system=key.system.slug, after=query.after, limit=query.limit)
+        events, checkpoint = page.events, page.checkpoint
+        return {
+            "events": events,
+            "next_after": events[-1]["seq"] if page.more else None,
+            "head_seq": head["seq"],
+            "checkpoint": checkpoint,
+        }
+    events = trail_events_after(after=query.after, limit=query.limit)
     last = events[-1]["seq"] if events else None
     more = last is not None and last < head["seq"]
     return {"events": events, "next_after": last if more else None, "head_seq": head["seq"]}

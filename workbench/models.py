@@ -94,6 +94,9 @@ class APIKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.INGEST)
+    # A compliance key reads the whole chain unless limited to its system's
+    # events (answered with inclusion proofs against a signed checkpoint).
+    only_system = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

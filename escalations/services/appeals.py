@@ -5,6 +5,7 @@ Lock order, as everywhere: the task, then the case, then the subject, then
 """
 
 import hashlib
+import logging
 from datetime import timedelta
 
 from django.core.files.uploadedfile import UploadedFile
@@ -29,10 +30,12 @@ from reviews.services.reason_codes import reason_code_problem
 from reviews.services.subjects import contact_open, subject_open, subject_seal
 from reviews.services.tasks import TaskError, task_locked_for
 from reviews.services.webhooks import case_webhook
-from workbench.errors import Conflict, Invalid
+from workbench.errors import Conflict, Invalid, Unavailable
 from workbench.models import User
 from workbench.services.outbox import outbox_enqueue, webhook_enqueue
 from workbench.services.trail import Actor, trail_append
+
+logger = logging.getLogger(__name__)
 
 MAX_STATEMENT_CHARS = 10_000
 MAX_REASONS_CHARS = 5_000
@@ -118,7 +121,19 @@ def _file(case: Case, statement: str, files, idempotency_key: str, stored: list[
     due_at = now + (
         timedelta(hours=rules.urgent_hours) if urgent else timedelta(days=rules.deadline_days)
     )
-    queue = appeal_queue(case=case)
+    try:
+        queue = appeal_queue(case=case)
+    except Unavailable as error:
+        # The operators' mistake, not the customer's: they are told plainly,
+        # keep their statement in the form, and the operators are told why.
+        logger.error("appeal of %s refused: %s", case.reference, error.message)
+        raise Unavailable(
+            _(
+                "We cannot take appeals of this decision online yet. Nothing was sent: "
+                "keep your statement and contact us, or try again later."
+            ),
+            error.code,
+        ) from None
     task = ReviewTask.objects.create(
         case=case,
         kind=ReviewTask.Kind.APPEAL,
@@ -370,11 +385,13 @@ def _checked(case, appeal, outcome, final_outcome, reason_code, reasons) -> str:
         problems.append({"path": "outcome", "message": "choose upheld, overturned or modified"})
     elif outcome == Appeal.Outcome.UPHELD:
         final_outcome = appeal.outcome_appealed
-    elif final_outcome not in rules.outcomes:
+    elif not final_outcome or (rules.outcomes is not None and final_outcome not in rules.outcomes):
         problems.append(
             {
                 "path": "final_outcome",
-                "message": "choose the new outcome: " + ", ".join(rules.outcomes),
+                "message": "choose the new outcome: " + ", ".join(rules.outcomes)
+                if rules.outcomes
+                else "choose the new outcome",
             }
         )
     elif final_outcome == appeal.outcome_appealed:

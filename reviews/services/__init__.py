@@ -1,14 +1,18 @@
 from .intake import IngestResult, case_contest, case_ingest, case_ingest_batch
-from .policies import Published, policy_publish
-from .reason_codes import LoadResult, reason_codes_load
+from .policies import DryRun, Published, policy_check, policy_dry_run, policy_publish
+from .reason_codes import LoadResult, reason_code_save, reason_codes_load
 
 __all__ = [
+    "DryRun",
     "IngestResult",
     "LoadResult",
     "Published",
     "case_contest",
     "case_ingest",
     "case_ingest_batch",
+    "policy_check",
+    "policy_dry_run",
     "policy_publish",
+    "reason_code_save",
     "reason_codes_load",
 ]

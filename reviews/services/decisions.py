@@ -113,12 +113,15 @@ def _checked(decision: DecisionInput, case: Case) -> str:
                 {"path": "outcome", "message": "agreeing keeps the AI's outcome; use override"}
             )
     elif decision.verdict == Verdict.OVERRIDE:
-        if outcome not in policy["outcomes"]:
+        # Without an ``outcomes`` list in the policy any outcome is accepted.
+        outcomes = policy.get("outcomes")
+        if not outcome or (outcomes is not None and outcome not in outcomes):
             problems.append(
                 {
                     "path": "outcome",
-                    "message": "choose one of this system's outcomes: "
-                    + ", ".join(policy["outcomes"]),
+                    "message": "choose one of this system's outcomes: " + ", ".join(outcomes)
+                    if outcomes
+                    else "choose the outcome you decide",
                 }
             )
         elif outcome == case.outcome:
@@ -256,12 +259,15 @@ def _escalate(task: ReviewTask, case: Case, *, reason: str) -> Queue:
 
 
 def escalation_queue(case: Case) -> Queue:
-    """The policy's ``escalation_queue``, else the first supervisors' queue."""
+    """The policy's ``escalation_queue``, else the system's first supervisors'
+    queue (a policy published before the default existed); never another
+    system's queue."""
     slug = case.policy.document.get("escalation_queue")
+    queues = Queue.objects.filter(system_id=case.system_id)
     queue = (
-        Queue.objects.filter(slug=slug).first()
+        queues.filter(slug=slug).first()
         if slug
-        else Queue.objects.filter(role=Role.SUPERVISOR).order_by("slug").first()
+        else queues.filter(role=Role.SUPERVISOR).order_by("slug").first()
     )
     if queue is None:
         raise TaskError(

@@ -127,8 +127,8 @@ def _is_deadlock(exc: OperationalError) -> bool:
 
 
 def _item_problem(item: CaseIn, policy: Policy, pending: dict) -> WorkbenchError | None:
-    outcomes = policy.document["outcomes"]
-    if item.output.outcome not in outcomes:
+    outcomes = policy.document.get("outcomes")
+    if outcomes is not None and item.output.outcome not in outcomes:
         return Invalid(
             "the case is invalid",
             fields=[
@@ -212,7 +212,10 @@ def _store(
         return done
 
     subjects = _subjects_upsert(system, [entry.item for entry in fresh])
-    queues = {q.slug: q for q in Queue.objects.filter(slug__in={e.route.queue for e in fresh})}
+    queues = {
+        q.slug: q
+        for q in Queue.objects.filter(system=system, slug__in={e.route.queue for e in fresh})
+    }
     references = _unique_references(len(fresh))
     now = timezone.now()
     cases, tasks, trail = [], [], []
@@ -374,7 +377,7 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
     data = {"reason_sha256": reason_digest, "previous_status": case.status}
     if case.status == Case.Status.FINALIZED:
         policy = policy_active(system=system)
-        queue = Queue.objects.get(slug=policy.document["default_queue"])
+        queue = Queue.objects.get(system=system, slug=policy.document["default_queue"])
         ReviewTask.objects.create(
             case=case,
             kind=ReviewTask.Kind.REVIEW,

@@ -141,7 +141,7 @@ def _validate(rows: list[dict]) -> list[dict[str, str]]:
     first_line: dict[str, int] = {}
     for index, row in enumerate(rows):
         line = row.get(LINE_KEY, index + 2)
-        entry, row_problems = _normalize(row)
+        entry, row_problems = reason_code_row_problems(row)
         code = entry["code"]
         if code in first_line:
             row_problems.append(("code", f"{code!r} is listed already on line {first_line[code]}"))
@@ -154,8 +154,9 @@ def _validate(rows: list[dict]) -> list[dict[str, str]]:
     return entries
 
 
-def _normalize(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """One row trimmed, and what is wrong with it as (field, message) pairs."""
+def reason_code_row_problems(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """One catalog row trimmed, and what is wrong with it as (field, message)
+    pairs (a CSV file's rows and a policy's ``reason_codes:`` alike)."""
     problems = [
         (str(name), "unknown field; a row has code, description and customer_text")
         for name in sorted(set(row) - {*FIELDS, LINE_KEY}, key=str)
@@ -194,3 +195,52 @@ def reason_code_problem(*, system_id: int, code: str) -> dict | None:
     if not code or ReasonCode.objects.filter(system_id=system_id, code=code, active=True).exists():
         return None
     return {"path": "reason_code", "message": f"{code!r} is not in this system's catalog"}
+
+
+@transaction.atomic
+def reason_code_save(
+    *,
+    system: AISystem,
+    code: str,
+    description: str,
+    customer_text: str,
+    active: bool = True,
+    actor: Actor,
+) -> ReasonCode:
+    """Create or change one code of ``system``'s catalog (the admin's edit).
+    The same checks as a loaded file; one trail event naming who changed
+    what (field names), none when nothing changed."""
+    entry, problems = reason_code_row_problems(
+        {"code": code, "description": description, "customer_text": customer_text}
+    )
+    if problems:
+        raise Invalid(
+            "the reason code is invalid",
+            fields=[{"path": name, "message": message} for name, message in problems],
+        )
+    AISystem.objects.select_for_update().get(pk=system.pk)  # as reason_codes_load does
+    row = ReasonCode.objects.filter(system=system, code=entry["code"]).first()
+    wanted = {**entry, "active": active}
+    created = row is None
+    if created:
+        row = ReasonCode.objects.create(system=system, **wanted)
+        changed = sorted(wanted)
+    else:
+        changed = sorted(name for name, value in wanted.items() if getattr(row, name) != value)
+        if not changed:
+            return row
+        for name in changed:
+            setattr(row, name, wanted[name])
+        row.save(update_fields=changed)
+    trail_append(
+        action="system.reason_code_saved",
+        actor=actor,
+        system=system.slug,
+        data={
+            "code": row.code,
+            "created": created,
+            "changed": changed,
+            "active": row.active,
+        },
+    )
+    return row

@@ -5,6 +5,7 @@ then (inside ``trail_append``) the chain head; for a claim on PostgreSQL the
 head is locked last of all, while the transaction commits.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -33,16 +34,20 @@ class TaskError(WorkbenchError):
     status = 409
 
 
-def tasks_claimable(*, user: User, queue_slug: str | None = None):
+def tasks_claimable(*, user: User, queue_slug: str | None = None, queue_id: int | None = None):
     """Open tasks ``user`` may take, in claim order: highest priority, then
-    earliest due. Role decides the queues; an exclusion (conflict of
-    interest) removes single tasks. The queues are resolved to ids first so
-    that the query reads the task table alone, along the partial index of
-    open tasks in claim order, and stops at the first row it may take."""
+    earliest due. Role decides the queues (``queue_id`` one queue;
+    ``queue_slug`` the queues of that slug, in any AI system); an exclusion
+    (conflict of interest) removes single tasks. The queues are resolved to
+    ids first so that the query reads the task table alone, along the
+    partial index of open tasks in claim order, and stops at the first row
+    it may take."""
     roles = [group.name for group in user.groups.all()]
     queues = Queue.objects.filter(role__in=roles)
     if queue_slug:
         queues = queues.filter(slug=queue_slug)
+    if queue_id:
+        queues = queues.filter(pk=queue_id)
     return (
         ReviewTask.objects.filter(
             status=ReviewTask.Status.OPEN, queue_id__in=list(queues.values_list("pk", flat=True))
@@ -52,8 +57,11 @@ def tasks_claimable(*, user: User, queue_slug: str | None = None):
     )
 
 
-def task_claim_next(*, user: User, queue_slug: str | None = None) -> ReviewTask | None:
-    """Give ``user`` the next task they may take, under a lease, or None.
+def task_claim_next(
+    *, user: User, queue_slug: str | None = None, queue_id: int | None = None
+) -> ReviewTask | None:
+    """Give ``user`` the next task they may take, under a lease, or None:
+    in one queue (``queue_id``), the queues of one slug, or all of theirs.
 
     Expired leases are returned to their queue first (the beat sweep does the
     same every minute). On PostgreSQL concurrent claimers skip each other's
@@ -61,11 +69,12 @@ def task_claim_next(*, user: User, queue_slug: str | None = None) -> ReviewTask 
     SQLite, where Django drops SKIP LOCKED, a compare-and-set update decides
     who got a row.
     """
+    where = _Where(queue_slug or None, queue_id or None)
     if connection.features.has_select_for_update_skip_locked:
-        return _claim_skip_locked(user, queue_slug)
+        return _claim_skip_locked(user, where)
     task_leases_expire()
     with transaction.atomic():
-        task = _take(user, queue_slug)
+        task = _take(user, where)
         if task is None:
             return None
         Case.objects.filter(pk=task.case_id).update(status=Case.Status.IN_REVIEW)
@@ -73,7 +82,15 @@ def task_claim_next(*, user: User, queue_slug: str | None = None) -> ReviewTask 
     return task
 
 
-def _claim_skip_locked(user: User, queue_slug: str | None) -> ReviewTask | None:
+@dataclass(frozen=True)
+class _Where:
+    """Which of the user's queues a claim looks in (None: any)."""
+
+    slug: str | None = None
+    queue_id: int | None = None
+
+
+def _claim_skip_locked(user: User, where: _Where) -> ReviewTask | None:
     # The look for expired leases rides along in the claim's statement: when
     # there are some, it claims nothing, they go back to their queues, and
     # the claim runs again (without looking, so it cannot go round forever).
@@ -82,7 +99,7 @@ def _claim_skip_locked(user: User, queue_slug: str | None) -> ReviewTask | None:
         # Planning the claim's statement took ~1.5 ms of the database's CPU,
         # more than running it: its plan is kept for the connection.
         with transaction.atomic(), prepared_statements():
-            expired, task = _take_skip_locked(user, queue_slug, check_expired)
+            expired, task = _take_skip_locked(user, where, check_expired)
             if task is not None:
                 _record_claim(user, task)
                 return task
@@ -134,6 +151,7 @@ WITH expired AS (
       AND t.queue_id = ANY(ARRAY(
           SELECT q.id FROM reviews_queue q
           WHERE q.role = ANY(%(roles)s) AND (%(slug)s::text IS NULL OR q.slug = %(slug)s)
+            AND (%(queue)s::bigint IS NULL OR q.id = %(queue)s)
       ))
       AND NOT EXISTS (
           SELECT 1 FROM reviews_reviewtask_excluded x
@@ -167,7 +185,7 @@ FROM expired LEFT JOIN (
 
 
 def _take_skip_locked(
-    user: User, queue_slug: str | None, check_expired: bool
+    user: User, where: _Where, check_expired: bool
 ) -> tuple[bool, ReviewTask | None]:
     """Whether expired leases were found, and the task claimed (``CLAIM_SQL``).
 
@@ -178,7 +196,8 @@ def _take_skip_locked(
     params = {
         "check_expired": check_expired,
         "roles": [group.name for group in user.groups.all()],
-        "slug": queue_slug,
+        "slug": where.slug,
+        "queue": where.queue_id,
         "user": user.pk,
         "now": timezone.now(),
     }
@@ -200,10 +219,10 @@ def _take_skip_locked(
     return False, task
 
 
-def _take(user: User, queue_slug: str | None) -> ReviewTask | None:
+def _take(user: User, where: _Where) -> ReviewTask | None:
     """SQLite: try the first open tasks in claim order until a compare-and-set
     update wins one."""
-    candidates = tasks_claimable(user=user, queue_slug=queue_slug)
+    candidates = tasks_claimable(user=user, queue_slug=where.slug, queue_id=where.queue_id)
     now = timezone.now()
     for pk, lease_minutes in candidates.values_list("pk", "queue__lease_minutes")[:20]:
         won = ReviewTask.objects.filter(pk=pk, status=ReviewTask.Status.OPEN).update(

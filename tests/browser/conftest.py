@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 FAILURES = Path(__file__).resolve().parents[2] / "var" / "browser-failures"
@@ -113,3 +114,20 @@ def outbox_worker():
         app, perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def staff_page(browser, live_server):
+    """Pages for staff, each in a context of its own (their own session
+    cookie), closed at teardown."""
+    contexts = []
+
+    def open_page() -> Page:
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

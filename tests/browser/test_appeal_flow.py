@@ -20,10 +20,9 @@ import json
 import time
 from datetime import timedelta
 
-import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from escalations.models import Appeal
 from reviews.models import Case
@@ -42,23 +41,6 @@ STATEMENT = "My doctor's letter shows the visit was medically necessary."
 REASONS = "The letter from your doctor shows the visit was needed, so we pay the claim."
 REASON_TEXT = "Not deemed a medical necessity"
 DELIVERY_WAIT = 20  # seconds, as for webhooks: a real worker is quick, but not instant
-
-
-@pytest.fixture
-def staff_page(browser, live_server):
-    """Pages for staff, each in a context of its own (their own session
-    cookie), closed at teardown."""
-    contexts = []
-
-    def open_page() -> Page:
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 def notice_link(url: str, case: Case) -> str:

@@ -15,7 +15,7 @@ from reviews.models import Case, Decision, ReviewTask
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next
 from tests import factories
-from tests.factories import client_for
+from tests.factories import client_for, queue_id
 from workbench.models import AISystem, TrailEvent
 
 HTMX = {"HX-Request": "true"}
@@ -196,7 +196,7 @@ def test_escalations_are_listed_and_decided_on_the_case_page(system, sam, alice)
     assert f'href="/cases/{task.case.reference}/"' in html
 
     # The supervisor claims it from the supervisors' queue ...
-    response = client.post("/queues/claim/", {"queue": "supervisor"})
+    response = client.post("/queues/claim/", {"queue": queue_id(system, "supervisor")})
     assert response["Location"] == f"/cases/{task.case.reference}/"
     case_page = client.get(response["Location"])
     html = case_page.content.decode()

@@ -18,7 +18,7 @@ from workbench.tasks import outbox_sweep, trail_checkpoint
 pytestmark = [pytest.mark.postgres, pytest.mark.services]
 
 
-def decide_in_the_browser(base: str, username: str) -> None:
+def decide_in_the_browser(base: str, username: str, queue_id: int) -> None:
     """Log in, claim the next case and agree, as a reviewer's browser does."""
     with requests.Session() as browser:
 
@@ -30,7 +30,7 @@ def decide_in_the_browser(base: str, username: str) -> None:
 
         browser.get(f"{base}/accounts/login/", timeout=30).raise_for_status()
         post("/accounts/login/", {"username": username, "password": "pw-for-tests"})
-        case_url = post("/queues/claim/", {"queue": "claims-review"}).headers["Location"]
+        case_url = post("/queues/claim/", {"queue": queue_id}).headers["Location"]
         page = browser.get(f"{base}{case_url}", timeout=30)
         page.raise_for_status()
         form = {
@@ -84,7 +84,9 @@ def test_cases_ingested_while_redis_is_down_are_answered_and_nothing_is_lost(
         submit(list(range(20, 30)), batch=True)
         for _ in range(3):
             decide_next(reviewer)  # their delivery tasks cannot be enqueued
-        decide_in_the_browser(web.url, reviewer.username)
+        decide_in_the_browser(
+            web.url, reviewer.username, factories.queue_id(system, "claims-review")
+        )
         outage = time.monotonic() - started
         assert TrailHead.objects.get(id=1).seq > 1000
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from reviews.demo import CLAIMS, REFUSAL_REASON, SUPPORT, chat_cases, claim_cases
+from reviews.management.commands.load_policy import policy_read
 from reviews.management.commands.load_reason_codes import reason_codes_read
 from reviews.models import ReasonCode
 from reviews.selectors import reason_codes_for
@@ -22,7 +23,6 @@ from workbench.services import trail_verify
 
 DATA = Path(settings.BASE_DIR) / "data" / "claims"
 CARC_WORDING = DATA / "carc_customer_wording.csv"
-SUPPORT_REASONS = SUPPORT.reason_codes_file
 
 
 def row(code: str, description: str | None = None, customer_text: str | None = None) -> dict:
@@ -354,7 +354,7 @@ def test_the_demo_claims_use_only_codes_of_the_catalog():
 
 
 def test_the_support_bot_catalog_has_the_demo_refusal_reason():
-    codes = {r["code"] for r in read_csv(SUPPORT_REASONS)}
+    codes = {r["code"] for r in policy_read(SUPPORT.policy_file)["reason_codes"]}
     assert 8 <= len(codes) <= 12
     assert REFUSAL_REASON["code"] in codes
     used = {r.code for chat in chat_cases(300) for r in chat.output.reasons}
@@ -364,10 +364,13 @@ def test_the_support_bot_catalog_has_the_demo_refusal_reason():
 def test_load_demo_loads_both_catalogs(db):
     call_command("load_demo", "--cases", "4", stdout=StringIO())
 
-    for spec in (CLAIMS, SUPPORT):
-        system = AISystem.objects.get(slug=spec.slug)
-        expected = sorted(r["code"] for r in read_csv(spec.reason_codes_file))
-        assert [rc.code for rc in reason_codes_for(system=system)] == expected
+    # The claims catalog comes from a CSV file, the chatbot's from its policy.
+    claims = AISystem.objects.get(slug=CLAIMS.slug)
+    expected = sorted(r["code"] for r in read_csv(CLAIMS.reason_codes_file))
+    assert [rc.code for rc in reason_codes_for(system=claims)] == expected
+    support = AISystem.objects.get(slug=SUPPORT.slug)
+    expected = sorted(r["code"] for r in policy_read(SUPPORT.policy_file)["reason_codes"])
+    assert [rc.code for rc in reason_codes_for(system=support)] == expected
     assert loaded_events().count() == 2
 
     call_command("load_demo", "--cases", "4", stdout=StringIO())
@@ -375,7 +378,7 @@ def test_load_demo_loads_both_catalogs(db):
     assert trail_verify().ok
 
 
-def test_the_admin_lists_and_searches_reason_codes_read_only(system, admin_client):
+def test_the_admin_lists_and_searches_reason_codes_and_never_deletes_one(system, admin_client):
     load(system, [row("CO-50"), row("PR-1")])
 
     page = admin_client.get("/admin/reviews/reasoncode/", {"q": "CO-50", "active__exact": "1"})
@@ -383,4 +386,6 @@ def test_the_admin_lists_and_searches_reason_codes_read_only(system, admin_clien
     assert page.status_code == 200
     assert "CO-50" in page.content.decode()
     assert "PR-1" not in page.content.decode()
-    assert admin_client.get("/admin/reviews/reasoncode/add/").status_code == 403
+    # Codes are added and edited there (tests/reviews/test_admin.py), never deleted.
+    code = ReasonCode.objects.get(system=system, code="CO-50")
+    assert admin_client.get(f"/admin/reviews/reasoncode/{code.pk}/delete/").status_code == 403

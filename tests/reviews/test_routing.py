@@ -16,7 +16,12 @@ from reviews.routing import (
 from tests import factories
 
 ROLES = {"reviewer", "appeal_reviewer", "supervisor", "compliance", "admin"}
-QUEUES = {"claims-review", "senior-review", "chat-escalations", "supervisor"}
+QUEUES = {
+    "claims-review": "reviewer",
+    "senior-review": "reviewer",
+    "chat-escalations": "reviewer",
+    "supervisor": "supervisor",
+}
 
 
 def validated(document=None, **changes):

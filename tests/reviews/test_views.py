@@ -16,7 +16,7 @@ from reviews.models import Case, Decision, ReviewTask
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
-from tests.factories import client_for
+from tests.factories import client_for, queue_id
 from workbench.models import TrailEvent
 
 HTMX = {"HX-Request": "true"}
@@ -197,15 +197,18 @@ def test_claim_next_opens_the_case_page(system, alice):
 def test_claim_next_in_one_queue_with_htmx_redirects_the_browser(system, alice):
     deny_case(system, 1)
     large = large_case(system, 2)
-    response = client_for(alice).post("/queues/claim/", {"queue": "senior-review"}, headers=HTMX)
+    response = client_for(alice).post(
+        "/queues/claim/", {"queue": queue_id(system, "senior-review")}, headers=HTMX
+    )
     assert response.status_code == 200
     assert response["HX-Redirect"] == case_url(large)
 
 
 def test_claim_next_with_nothing_left_goes_back_with_a_message(system, alice):
-    response = client_for(alice).post("/queues/claim/", {"queue": "claims-review"})
+    claims_review = queue_id(system, "claims-review")
+    response = client_for(alice).post("/queues/claim/", {"queue": claims_review})
     assert response.status_code == 302 and response["Location"] == "/"
-    assert messages_of(response) == ["Nothing left for you to claim in claims-review."]
+    assert messages_of(response) == ["Nothing left for you to claim in Claims review."]
     assert client_for(alice).get("/queues/claim/").status_code == 405
 
 

@@ -38,7 +38,8 @@ ROLES = (
     "compliance",  # comp.dana; comp.erin's export is not hers
     "admin",  # staff and superuser
     "key_a",  # an ingest key of claims-ai
-    "key_compliance",  # a compliance-scoped key of claims-ai
+    "key_compliance",  # a compliance-scoped key of claims-ai: the whole chain
+    "key_compliance_own",  # the same, limited to claims-ai's events (--only-system)
     "key_revoked",  # an ingest key of claims-ai, revoked
     "customer_b",  # the customer of case_b: holds its notice link and nothing else
 )
@@ -145,6 +146,12 @@ def build_world() -> World:
         "key_a": api_key_create(system=system_a, actor=factories.ACTOR).plaintext,
         "key_compliance": api_key_create(
             system=system_a, scope=APIKey.Scope.COMPLIANCE, actor=factories.ACTOR
+        ).plaintext,
+        "key_compliance_own": api_key_create(
+            system=system_a,
+            scope=APIKey.Scope.COMPLIANCE,
+            only_system=True,
+            actor=factories.ACTOR,
         ).plaintext,
         "key_revoked": revoked.plaintext,
     }

@@ -1,6 +1,7 @@
 """Objects of one case, system or person reached with the key of another:
 what the matrix cannot show in a status code alone."""
 
+import json
 import uuid
 
 from django.test import Client
@@ -129,3 +130,14 @@ def test_a_key_of_system_a_cannot_contest_or_read_system_b_by_any_reference(worl
         assert world.case_b.external_id not in contested.content.decode()
 
     assert TrailEvent.objects.filter(case=world.case_b.reference).count() == before
+
+
+def test_a_compliance_key_limited_to_its_system_reads_nothing_of_another(world):
+    whole = world.client("key_compliance").get("/api/v1/trail?limit=10000").json()
+    own = world.client("key_compliance_own").get("/api/v1/trail?limit=10000").json()
+
+    assert "support-bot" in {event["system"] for event in whole["events"]}
+    assert {event["system"] for event in own["events"]} == {"claims-ai"}
+    text = json.dumps(own)
+    assert world.case_b.reference not in text and "support-bot" not in text
+    assert all(event["proof"]["tree_size"] == own["checkpoint"]["seq"] for event in own["events"])

@@ -42,7 +42,7 @@ LOGIN = "login"  # 302 to /accounts/login/?next=...
 ADMIN_LOGIN = "admin-login"  # 302 to /admin/login/?next=...
 
 PEOPLE = ("reviewer", "reviewer_b", "appeal_reviewer", "supervisor", "compliance", "admin")
-NO_SESSION = ("anon", "key_a", "key_compliance", "key_revoked", "customer_b")
+NO_SESSION = ("anon", "key_a", "key_compliance", "key_compliance_own", "key_revoked", "customer_b")
 assert set(PEOPLE + NO_SESSION) == set(ROLES)
 
 
@@ -181,7 +181,7 @@ ROWS = [
         "a queue of another role",
         "POST",
         web(LOGIN, 302),  # "nothing left for you to claim in supervisor"
-        data=lambda w: {"queue": "supervisor"},
+        data=lambda w: {"queue": factories.queue_id(w.system_a, "supervisor")},
     ),
     Row(
         "reviews:case",
@@ -388,8 +388,20 @@ ROWS = [
     Row("api:openapi-json", "-", "GET", everyone(200)),
     Row("api:openapi-view", "-", "GET", everyone(200)),
     Row("api:trail_public_key", "-", "GET", everyone(200)),
-    Row("api:trail_list", "-", "GET", api_expect(401, key_compliance=200, compliance=200)),
-    Row("api:trail_head_get", "-", "GET", api_expect(401, key_compliance=200, compliance=200)),
+    # The whole chain, or (key_compliance_own) claims-ai's events with their proofs:
+    # tests/security/test_idor.py checks what each reads.
+    Row(
+        "api:trail_list",
+        "-",
+        "GET",
+        api_expect(401, key_compliance=200, key_compliance_own=200, compliance=200),
+    ),
+    Row(
+        "api:trail_head_get",
+        "-",
+        "GET",
+        api_expect(401, key_compliance=200, key_compliance_own=200, compliance=200),
+    ),
     Row(
         "api:case_create",
         "a claim",
@@ -443,8 +455,9 @@ ROWS = [
 
 # What the superuser may do there. Everything else is read-only: changes go
 # through services, so that they land in the trail (workbench/admin.py).
-# Users are added and changed (each change recorded), never deleted.
-ADMIN_ADD = {"workbench.user"}
+# Users and reason codes are added and changed (each change recorded), never
+# deleted; policies are uploaded (a dry run, then published).
+ADMIN_ADD = {"workbench.user", "reviews.reasoncode"}
 ADMIN_DELETE = {
     "axes.accessattempt",
     "axes.accesslog",
@@ -458,6 +471,7 @@ ADMIN_MODEL_VIEWS = {
     "delete": lambda label: 200 if label in ADMIN_DELETE else 403,
     "change": lambda label: 200,
     "view": lambda label: 302,  # <pk>/ redirects to <pk>/change/
+    "upload": lambda label: 200,  # a policy's upload form
     # An AI system's own pages (each calls one service; the admin role for secrets).
     "switch": lambda label: 200,
     "rotate_secret": lambda label: 200,

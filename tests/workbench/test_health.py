@@ -107,9 +107,10 @@ def test_metrics_show_queue_depth_and_the_oldest_due_task_to_the_scraper_only(sy
     response = Client(REMOTE_ADDR="127.0.0.1").get("/metrics")
     assert response.status_code == 200
     text = response.content.decode()
-    assert 'workbench_queue_open_tasks{queue="claims-review"} 1.0' in text
-    assert 'workbench_queue_oldest_due_timestamp_seconds{queue="claims-review"}' in text
-    assert 'workbench_queue_oldest_overdue_seconds{queue="claims-review"} 0.0' in text
+    labels = '{queue="claims-review",system="claims-ai"}'
+    assert f"workbench_queue_open_tasks{labels} 1.0" in text
+    assert f"workbench_queue_oldest_due_timestamp_seconds{labels}" in text
+    assert f"workbench_queue_oldest_overdue_seconds{labels} 0.0" in text
     assert "django_http_requests_total_by_method_total" in text  # django-prometheus
     assert Client(REMOTE_ADDR="203.0.113.5").get("/metrics").status_code == 404
 

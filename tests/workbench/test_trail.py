@@ -8,6 +8,7 @@ import subprocess
 import pytest
 import rfc8785
 from django.db import DatabaseError, connection, transaction
+from django.test import Client
 
 from tests import factories
 from workbench.errors import WorkbenchError
@@ -16,6 +17,7 @@ from workbench.selectors import trail_event_as_dict
 from workbench.services import (
     Actor,
     TrailEntry,
+    api_key_create,
     trail_append,
     trail_append_many,
     trail_checkpoint,
@@ -303,6 +305,71 @@ def test_trail_api_needs_a_compliance_key(system):
     head = compliance.get("/api/v1/trail/head").json()
     assert head["seq"] == TrailHead.objects.get().seq
     assert compliance.get("/api/v1/trail?limit=0").status_code == 422
+
+
+def test_a_compliance_key_reads_the_whole_chain_and_an_only_system_key_its_own_with_proofs(
+    system, chat_system
+):
+    """§5: a compliance key reads every system's events; one made with
+    --only-system reads its own system's, each proven against a signed
+    checkpoint as a filtered bundle is, with the offline verifier's code."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from workbench import verify
+
+    factories.ingest(system, factories.claim_payload(1))
+    factories.ingest(chat_system, factories.chat_payload(2))
+    factories.ingest(system, factories.claim_payload(3))
+    trail_checkpoint(sign_head=True)
+    factories.ingest(system, factories.claim_payload(4))  # after the checkpoint
+
+    whole = factories.api_client(system, scope="compliance").get("/api/v1/trail").json()
+    assert {e["system"] for e in whole["events"]} >= {"claims-ai", "support-bot"}
+    assert all(e["proof"] is None for e in whole["events"])
+
+    key = api_key_create(
+        system=system, scope="compliance", only_system=True, actor=factories.ACTOR
+    ).plaintext
+    own = Client(headers={"authorization": f"Bearer {key}"})
+    page = own.get("/api/v1/trail?limit=3").json()
+
+    checkpoint = page["checkpoint"]
+    signed = Checkpoint.objects.get(seq=checkpoint["seq"])
+    assert checkpoint["tree_root"] == signed.tree_root
+    assert {e["system"] for e in page["events"]} == {"claims-ai"}
+    assert page["next_after"] == page["events"][-1]["seq"]  # more of its own events
+    public_key = load_pem_public_key(own.get("/api/v1/trail/public-key").content)
+    public_key.verify(
+        base64.b64decode(checkpoint["tree_signature"]),
+        f"tree:{checkpoint['seq']}:{checkpoint['tree_root']}".encode(),
+    )
+    rest = own.get(f"/api/v1/trail?after={page['next_after']}").json()
+    events = page["events"] + rest["events"]
+    assert rest["next_after"] is None
+    expected = TrailEvent.objects.filter(system="claims-ai", seq__lte=signed.seq)
+    assert [e["seq"] for e in events] == list(
+        expected.order_by("seq").values_list("seq", flat=True)
+    )
+    for event in events:
+        body = {k: v for k, v in event.items() if k not in ("hash", "prev_hash", "proof")}
+        digest = hashlib.sha256(bytes.fromhex(event["prev_hash"]) + rfc8785.dumps(body))
+        assert digest.hexdigest() == event["hash"]
+        assert event["proof"]["tree_size"] == signed.seq
+        assert verify.path_verify(
+            event["seq"] - 1,
+            signed.seq,
+            bytes.fromhex(event["hash"]),
+            [bytes.fromhex(node) for node in event["proof"]["path"]],
+            bytes.fromhex(signed.tree_root),
+        )
+    # The case sent after the checkpoint waits for the next one.
+    assert max(e["seq"] for e in events) < TrailHead.objects.get().seq
+
+
+def test_only_a_compliance_key_can_be_limited_to_its_system(system):
+    with pytest.raises(WorkbenchError) as refused:
+        api_key_create(system=system, scope="ingest", only_system=True, actor=factories.ACTOR)
+    assert refused.value.code == "bad_scope"
 
 
 def test_public_key_is_published_as_pem(client, db):

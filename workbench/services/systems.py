@@ -176,21 +176,31 @@ def ai_system_secret_rotate(*, system: AISystem, actor: Actor) -> RotatedSecret:
 
 @transaction.atomic
 def api_key_create(
-    *, system: AISystem, actor: Actor, scope: str = APIKey.Scope.INGEST
+    *,
+    system: AISystem,
+    actor: Actor,
+    scope: str = APIKey.Scope.INGEST,
+    only_system: bool = False,
 ) -> IssuedKey:
-    """Issue a key for ``system``. The plaintext is returned once and never stored."""
+    """Issue a key for ``system``. The plaintext is returned once and never
+    stored. A compliance key reads the whole chain unless ``only_system``
+    limits it to the system's own events (DESIGN §5)."""
     if scope not in APIKey.Scope.values:
         raise Invalid(f"unknown scope {scope!r}; use ingest or compliance", "bad_scope")
+    if only_system and scope != APIKey.Scope.COMPLIANCE:
+        raise Invalid("only a compliance key can be limited to its system", "bad_scope")
     prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     key = APIKey.objects.create(
-        system=system, prefix=prefix, secret_hash=_hash_secret(secret), scope=scope
+        system=system,
+        prefix=prefix,
+        secret_hash=_hash_secret(secret),
+        scope=scope,
+        only_system=only_system,
     )
-    trail_append(
-        action="system.key_created",
-        actor=actor,
-        system=system.slug,
-        data={"prefix": prefix, "scope": scope},
-    )
+    data = {"prefix": prefix, "scope": scope}
+    if only_system:
+        data["only_system"] = True
+    trail_append(action="system.key_created", actor=actor, system=system.slug, data=data)
     return IssuedKey(key=key, plaintext=f"wb_{prefix}_{secret}")
 
 

@@ -1,10 +1,9 @@
-import json
 from pathlib import Path
 
-import yaml
 from django.core.management.base import CommandError
 
 from reviews.services import policy_publish
+from reviews.services.policies import policy_parse
 from workbench.errors import WorkbenchError
 from workbench.management.base import OperatorCommand
 
@@ -16,13 +15,9 @@ def policy_read(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise CommandError(f"cannot read {path}: {exc}") from None
     try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise CommandError(
-            f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}"
-        ) from None
+        return policy_parse(text, name=str(path))
+    except WorkbenchError as exc:
+        raise CommandError(exc.message.removeprefix("the policy is invalid:\n- ")) from None
 
 
 class Command(OperatorCommand):
@@ -41,6 +36,11 @@ class Command(OperatorCommand):
         policy = published.policy
         if published.created:
             self.stdout.write(f"published {policy.system.slug} policy version {policy.version}")
+            if policy.document.get("appeal_queue") is None:
+                self.stderr.write(
+                    "warning: the policy declares no queue with the appeal_reviewer role, "
+                    "so customers' appeals are refused until one exists"
+                )
         else:
             self.stdout.write(
                 f"unchanged: {policy.system.slug} policy version {policy.version} is in force"

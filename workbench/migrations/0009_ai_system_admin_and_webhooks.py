@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workbench', '0007_export_expired'),
+        ('workbench', '0008_apikey_only_system'),
     ]
 
     operations = [
