@@ -41,18 +41,20 @@ class AISystem(models.Model):
     callback_secret = models.CharField(max_length=128, blank=True)
     # After a rotation the secret it replaced still signs webhook-signature
     # (beside the new one) until previous_secret_until (WEBHOOK_SECRET_GRACE_HOURS).
-    previous_callback_secret = models.CharField(max_length=128, blank=True)
+    # (Database defaults on the fields added since: rows written by code of
+    # the version before, during a deploy, still go in.)
+    previous_callback_secret = models.CharField(max_length=128, blank=True, db_default="")
     previous_secret_until = models.DateTimeField(null=True, blank=True)
     # The optional webhook topics the system asked for (workbench.services.webhooks
     # OPTIONAL_TOPICS); the final outcomes are always sent.
-    webhook_topics = models.JSONField(default=list, blank=True)
+    webhook_topics = models.JSONField(default=list, blank=True, db_default=[])
     # The kill switch: a stopped system's outputs all go to a person.
     stopped = models.BooleanField(default=False)
     # The latest stop or restart, readable (the trail holds the reason's
     # digest); every one is kept in SystemSwitch.
     switched_at = models.DateTimeField(null=True, blank=True)
-    switched_by = models.CharField(max_length=150, blank=True)
-    switch_reason = models.TextField(blank=True)
+    switched_by = models.CharField(max_length=150, blank=True, db_default="")
+    switch_reason = models.TextField(blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -297,7 +299,7 @@ class DeliveryAttempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     # The start of the receiver's answer (a webhook's), as the admin shows it.
-    response_excerpt = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True, db_default="")
     seconds = models.FloatField()
 
     def __str__(self):
