@@ -1,24 +1,28 @@
 """Intake endpoints: /api/v1/cases (DESIGN §5, contract)."""
 
-from ninja import Router, Status
+from ninja import Query, Router, Status
 from pydantic import ValidationError
 
 from reviews.models import Case
 from reviews.schemas import (
+    CASE_WEBHOOKS,
     BatchIn,
     BatchOut,
     CaseCreatedOut,
+    CaseFeedOut,
+    CaseFeedQuery,
     CaseIn,
     CaseOut,
     ContestIn,
 )
-from reviews.selectors import case_get_for_system, case_trail
+from reviews.selectors import case_feed, case_get_for_system, case_trail
 from reviews.services import case_contest, case_ingest, case_ingest_batch
 from reviews.services.intake import invalid_from_validation
 from reviews.services.notices import notice_url
-from workbench.api import RATE_LIMITED, errors, ingest_auth
+from workbench.api import RATE_LIMITED, api, errors, ingest_auth
 from workbench.selectors import trail_event_as_dict
 from workbench.services import Actor
+from workbench.services.webhooks import TOPIC_DESCRIPTIONS
 
 router = Router(tags=["cases"], auth=ingest_auth)
 # Every operation behind a key: 401 (no or bad key), 429 (over its rate).
@@ -55,6 +59,43 @@ def _created(case: Case) -> dict:
 def case_create(request, payload: CaseIn):
     result = case_ingest(system=request.auth.system, item=payload)
     return Status(result.status, _created(result.case))
+
+
+@router.get(
+    "",
+    # 400: a query string that holds a NUL (workbench.middleware), as any URL.
+    response={200: CaseFeedOut, **errors(400, 401, 422, 429)},
+    openapi_extra=RATE_LIMITED,
+    summary="The system's cases changed since a cursor",
+    description="Every case of the key's system that changed after `updated_after` (a "
+    "trail seq), each once, ordered by the seq of its latest change, with the cursor for the "
+    "next page. Start from 0; keep `next_updated_after` and ask again, so that a system whose "
+    "webhooks were lost (its receiver down beyond the 25 hours of retries) finds every "
+    "change. A case changed again later comes back, with its later seq. 422 for a cursor "
+    "past the end of the trail.",
+)
+def case_feed_list(request, query: Query[CaseFeedQuery]):
+    page = case_feed(system=request.auth.system, after=query.updated_after, limit=query.limit)
+    return Status(
+        200,
+        {
+            "cases": [
+                {
+                    "reference": change.case.reference,
+                    "external_id": change.case.external_id,
+                    "status": change.case.status,
+                    "outcome": change.case.final_outcome or None,
+                    "decided_by": change.case.decided_by or None,
+                    "appeal": _appeal_state(change.appeal_events),
+                    "seq": change.seq,
+                    "changed_at": change.at,
+                }
+                for change in page.changes
+            ],
+            "next_updated_after": page.next_after,
+            "has_more": page.has_more,
+        },
+    )
 
 
 @router.post(
@@ -156,3 +197,15 @@ def case_contest_create(request, reference: str, payload: ContestIn):
         system=system, reference=reference, reason=payload.reason, actor=Actor.system(system.slug)
     )
     return Status(200, _created(case))
+
+
+_WEBHOOK_SUMMARIES = {
+    "case.finalized": "A person finalized a case",
+    "case.appeal_decided": "An appeal was decided",
+}
+for _topic, _schema in CASE_WEBHOOKS.items():
+    api.add_webhook(
+        _topic,
+        _schema,
+        summary=_WEBHOOK_SUMMARIES.get(_topic) or TOPIC_DESCRIPTIONS[_topic].capitalize(),
+    )

@@ -183,3 +183,141 @@ class CaseOut(Schema):
     appeal: dict[str, Any] | None
     notice_url: str
     trail: list[TrailEventOut]
+
+
+# --- Keeping in step: GET /api/v1/cases?updated_after= -----------------------------------
+
+
+class CaseFeedQuery(Schema):
+    updated_after: int = Field(
+        default=0,
+        ge=0,
+        description="The cursor: 0 for every case, else a next_updated_after this "
+        "operation returned (the trail seq of the last change read).",
+    )
+    limit: int = Field(default=100, ge=1, le=1000, description="Cases per page (at most 1,000).")
+
+
+class CaseChangeOut(Schema):
+    reference: str
+    external_id: str
+    status: str
+    outcome: str | None = Field(description="The final outcome, once there is one.")
+    decided_by: str | None = Field(description="ai or human, once final.")
+    appeal: dict[str, Any] | None = Field(description="The latest appeal, as in GET /cases/{ref}.")
+    seq: int = Field(description="The trail seq of the case's latest change on this page.")
+    changed_at: str = Field(description="When that change was made (UTC).")
+
+
+class CaseFeedOut(Schema):
+    cases: list[CaseChangeOut]
+    next_updated_after: int = Field(
+        description="Pass it as updated_after for the next page, or later for what changed since."
+    )
+    has_more: bool = Field(description="Whether more changes are there to read right now.")
+
+
+# --- Webhooks (declared in the OpenAPI document's ``webhooks``) ---------------------------
+
+
+class WebhookReason(Schema):
+    code: str | None
+    text: str
+
+
+class WebhookAppealDecided(Schema):
+    number: int
+    outcome: Literal["upheld", "overturned", "modified"]
+    outcome_appealed: str
+    filed_at: str
+    decided_at: str
+
+
+class CaseFinalizedWebhook(Schema):
+    """A person finalized the case (DESIGN §5)."""
+
+    reference: str
+    external_id: str
+    outcome: str
+    decided_by: Literal["human", "ai"]
+    verdict: Literal["agree", "override"] | None
+    reasons: list[WebhookReason]
+    appeal: None
+
+
+class CaseAppealDecidedWebhook(Schema):
+    """An appeal of the case was decided; ``outcome`` is the case's outcome now."""
+
+    reference: str
+    external_id: str
+    outcome: str
+    decided_by: Literal["human", "ai"]
+    verdict: None
+    reasons: list[WebhookReason]
+    appeal: WebhookAppealDecided
+
+
+class CaseWebhook(Schema):
+    reference: str
+    external_id: str
+    status: str
+    outcome: str | None
+    decided_by: Literal["human", "ai"] | None
+
+
+class WebhookRoute(Schema):
+    rule: str | None
+    queue: str | None
+    policy_version: int
+    reason: str | None
+
+
+class CaseRoutedWebhook(CaseWebhook):
+    """A case was received and routed (to a person, or finalized by the policy)."""
+
+    route: WebhookRoute
+
+
+class CaseEscalatedWebhook(CaseWebhook):
+    """A reviewer escalated the case, or two reviews disagreed (``disagreement``)."""
+
+    queue: str
+    disagreement: bool
+
+
+class CaseOverdueWebhook(CaseWebhook):
+    """A task of the case was not decided by its due time and went to ``queue``."""
+
+    task_kind: Literal["review", "appeal", "qa", "escalation"]
+    queue: str
+    due_at: str
+
+
+class CaseContestedWebhook(CaseWebhook):
+    """The case was contested; ``queue`` is where it went (None: it was with a person)."""
+
+    queue: str | None
+
+
+class WebhookAppealFiled(Schema):
+    number: int
+    outcome_appealed: str
+    filed_at: str
+    due_at: str
+
+
+class AppealFiledWebhook(CaseWebhook):
+    """The customer appealed the decision."""
+
+    appeal: WebhookAppealFiled
+
+
+CASE_WEBHOOKS = {
+    "case.finalized": CaseFinalizedWebhook,
+    "case.appeal_decided": CaseAppealDecidedWebhook,
+    "case.routed": CaseRoutedWebhook,
+    "case.escalated": CaseEscalatedWebhook,
+    "case.overdue": CaseOverdueWebhook,
+    "case.contested": CaseContestedWebhook,
+    "appeal.filed": AppealFiledWebhook,
+}

@@ -18,8 +18,8 @@ from reviews.models import (
     ReasonCode,
     ReviewTask,
 )
-from workbench.errors import NotFound, Unavailable
-from workbench.models import AISystem, Role, TrailEvent, User
+from workbench.errors import Invalid, NotFound, Unavailable
+from workbench.models import AISystem, Role, TrailEvent, TrailHead, User
 
 
 def policy_active(*, system: AISystem) -> Policy:
@@ -44,6 +44,93 @@ def case_get_for_system(*, system: AISystem, reference: str) -> Case:
 
 def case_trail(*, case: Case) -> list[TrailEvent]:
     return list(TrailEvent.objects.filter(case=case.reference).order_by("seq"))
+
+
+# --- Keeping in step: the cases changed since a cursor (GET /api/v1/cases) ---------------
+
+FEED_SCAN = 2000  # trail events read per step
+FEED_SCAN_MAX = 50_000  # and at most per page: a page always moves the cursor on
+
+
+@dataclass
+class CaseChange:
+    case: Case
+    seq: int  # the latest change of the case up to the page's cursor
+    at: str
+    appeal_events: list[dict]  # the case's appeal.* events, as exported, oldest first
+
+
+@dataclass
+class CaseFeedPage:
+    changes: list[CaseChange]  # by seq
+    next_after: int  # the cursor for the next page (the given one when nothing changed)
+    has_more: bool
+
+
+def case_feed(*, system: AISystem, after: int, limit: int) -> CaseFeedPage:
+    """The cases of ``system`` that changed after the trail's ``seq``
+    ``after``, each once, at its latest change up to the returned cursor.
+
+    Every change of a case writes a trail event, so the trail is the feed:
+    its events are read in ``seq`` order and the cursor is the ``seq`` of
+    the last one consumed. A case that changes again later comes back on a
+    later page, with its later ``seq``; the case's state is read as it is
+    now (it may be newer than its ``seq``, never older). Because an event
+    is visible only with every lower ``seq`` (the chain is integrated in
+    order), a cursor never skips a change that committed late, as a time
+    would. The one place the feed reads the trail: whatever changes in how
+    events get their ``seq`` has to keep that promise here. A cursor past
+    the chain's head is refused (``bad_cursor``)."""
+    head = TrailHead.objects.filter(id=1).values_list("seq", flat=True).first() or 0
+    if after > head:
+        raise Invalid(
+            "the cursor is past the end of the trail",
+            "bad_cursor",
+            fields=[
+                {
+                    "path": "updated_after",
+                    "message": f"{after} is after the trail's last seq ({head}); "
+                    "use a next_updated_after this API returned, or 0",
+                }
+            ],
+        )
+    latest: dict[str, tuple[int, str]] = {}
+    cursor, scanned, more = after, 0, False
+    while not more:
+        rows = list(
+            TrailEvent.objects.filter(system=system.slug, case__isnull=False, seq__gt=cursor)
+            .order_by("seq")
+            .values_list("seq", "case", "at")[:FEED_SCAN]
+        )
+        for seq, reference, at in rows:
+            if reference not in latest and len(latest) == limit:
+                more = True
+                break
+            latest[reference] = (seq, at)
+            cursor = seq
+        scanned += len(rows)
+        if len(rows) < FEED_SCAN:
+            break
+        if scanned >= FEED_SCAN_MAX:
+            more = True
+    cases = {
+        case.reference: case
+        for case in Case.objects.filter(system=system, reference__in=list(latest))
+    }
+    appeals: dict[str, list[dict]] = {}
+    events = TrailEvent.objects.filter(case__in=list(cases), action__startswith="appeal.").order_by(
+        "seq"
+    )
+    for event in events:
+        appeals.setdefault(event.case, []).append(
+            {**json.loads(event.body), "prev_hash": event.prev_hash, "hash": event.hash}
+        )
+    changes = [
+        CaseChange(case=cases[reference], seq=seq, at=at, appeal_events=appeals.get(reference, []))
+        for reference, (seq, at) in sorted(latest.items(), key=lambda item: item[1][0])
+        if reference in cases
+    ]
+    return CaseFeedPage(changes=changes, next_after=cursor, has_more=more)
 
 
 def reason_codes_for(*, system: AISystem) -> list[ReasonCode]:

@@ -23,6 +23,7 @@ from workbench.errors import RateLimited, WorkbenchError
 from workbench.models import APIKey, Role
 from workbench.selectors import trail_events_after, trail_events_of_system, trail_head
 from workbench.services import AuthenticationFailed, api_key_authenticate, trail_public_key_pem
+from workbench.services.webhooks import OPTIONAL_TOPICS
 
 MAX_JSON_DEPTH = 32
 
@@ -150,7 +151,104 @@ class ComplianceSession(SessionAuth):
 ingest_auth = ApiKeyAuth(APIKey.Scope.INGEST)
 compliance_auth = [ApiKeyAuth(APIKey.Scope.COMPLIANCE), ComplianceSession()]
 
-api = NinjaAPI(
+# --- Webhooks, as OpenAPI 3.1 declares them (the document's ``webhooks``) ---------------
+
+WEBHOOK_HEADERS = [
+    ("webhook-id", "The message id (Standard Webhooks): the same on every retry.", "string"),
+    (
+        "webhook-timestamp",
+        "Unix seconds of this attempt; refuse one older than 5 minutes.",
+        "integer",
+    ),
+    (
+        "webhook-signature",
+        'Space-separated v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>"> with the '
+        "base64-decoded part of a whsec_ secret (else its UTF-8 bytes); two while a "
+        "rotated secret is still honoured.",
+        "string",
+    ),
+    (
+        "X-Workbench-Signature",
+        "sha256=<hex HMAC-SHA256 of the body>, keyed with the secret exactly as printed.",
+        "string",
+    ),
+    ("X-Workbench-Delivery", "The delivery id (= webhook-id): drop a duplicate by it.", "string"),
+    ("X-Workbench-Topic", "The topic, as named here.", "string"),
+    ("X-Workbench-Attempt", "1 for the first try, 2 for the first retry, ...", "integer"),
+]
+
+
+class WorkbenchAPI(NinjaAPI):
+    """django-ninja's API, which also declares the webhooks it sends."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.webhooks: dict[str, tuple[type[Schema], str]] = {}
+
+    def add_webhook(self, topic: str, schema: type[Schema], *, summary: str) -> None:
+        """Declare the webhook ``topic`` and its body's shape."""
+        self.webhooks[topic] = (schema, summary)
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        webhooks = {}
+        for topic, (schema, summary) in sorted(self.webhooks.items()):
+            body = schema.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[schema.__name__] = body
+            webhooks[topic] = {
+                "post": {
+                    "operationId": "webhook_" + topic.replace(".", "_"),
+                    "summary": summary,
+                    "description": (schema.__doc__ or "").strip()
+                    + "\n\nSent to the AI system's callback URL"
+                    + (
+                        " when it subscribed to this topic (off by default)."
+                        if topic in OPTIONAL_TOPICS
+                        else "."
+                    ),
+                    "tags": ["webhooks"],
+                    "parameters": [
+                        {
+                            "name": name,
+                            "in": "header",
+                            "required": True,
+                            "description": description,
+                            "schema": {"type": kind},
+                        }
+                        for name, description, kind in WEBHOOK_HEADERS
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{schema.__name__}"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "2XX": {
+                            "description": "Received. Any other answer, or none within "
+                            "10 s, is retried with backoff for 25 hours."
+                        }
+                    },
+                }
+            }
+        document["webhooks"] = webhooks
+        return document
+
+
+class TestWebhook(Schema):
+    """A test delivery, sent from the admin (Send test delivery); no case changed."""
+
+    test: bool
+    system: str
+    sent_at: str
+    message: str
+
+
+api = WorkbenchAPI(
     title="Workbench API",
     version="1",
     description="Submit AI outputs for routing and human review; read the decision trail.",
@@ -368,3 +466,4 @@ def trail_public_key(request):
 
 
 api.add_router("/trail", trail_router)
+api.add_webhook("webhook.test", TestWebhook, summary="A test delivery")

@@ -39,8 +39,22 @@ class AISystem(models.Model):
     intended_purpose = models.TextField(blank=True)
     callback_url = models.URLField(blank=True)
     callback_secret = models.CharField(max_length=128, blank=True)
+    # After a rotation the secret it replaced still signs webhook-signature
+    # (beside the new one) until previous_secret_until (WEBHOOK_SECRET_GRACE_HOURS).
+    # (Database defaults on the fields added since: rows written by code of
+    # the version before, during a deploy, still go in.)
+    previous_callback_secret = models.CharField(max_length=128, blank=True, db_default="")
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    # The optional webhook topics the system asked for (workbench.services.webhooks
+    # OPTIONAL_TOPICS); the final outcomes are always sent.
+    webhook_topics = models.JSONField(default=list, blank=True, db_default=[])
     # The kill switch: a stopped system's outputs all go to a person.
     stopped = models.BooleanField(default=False)
+    # The latest stop or restart, readable (the trail holds the reason's
+    # digest); every one is kept in SystemSwitch.
+    switched_at = models.DateTimeField(null=True, blank=True)
+    switched_by = models.CharField(max_length=150, blank=True, db_default="")
+    switch_reason = models.TextField(blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -48,6 +62,27 @@ class AISystem(models.Model):
 
     def __str__(self):
         return self.slug
+
+
+class SystemSwitch(models.Model):
+    """One stop or restart of an AI system (the kill switch), with the reason
+    as it was given, for supervisors and compliance to read later; the trail
+    event of the same change holds its SHA-256."""
+
+    system = models.ForeignKey(AISystem, on_delete=models.PROTECT, related_name="switches")
+    stopped = models.BooleanField()
+    reason = models.TextField()
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name_plural = "system switches"
+
+    def __str__(self):
+        what = "stopped" if self.stopped else "restarted"
+        return f"{self.system.slug} {what} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class APIKey(models.Model):
@@ -263,6 +298,8 @@ class DeliveryAttempt(models.Model):
     at = models.DateTimeField(auto_now_add=True)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The start of the receiver's answer (a webhook's), as the admin shows it.
+    response_excerpt = models.CharField(max_length=500, blank=True, db_default="")
     seconds = models.FloatField()
 
     def __str__(self):

@@ -21,6 +21,15 @@ def outbox_deliver(message_id: int) -> str:
     return outbox_deliver_service(message_id=message_id).status
 
 
+@shared_task(name="workbench.tasks.outbox_deliver_many", time_limit=60, soft_time_limit=50)
+def outbox_deliver_many(message_ids: list[int]) -> int:
+    """Enqueue one delivery per message of a batch (intake, deadlines), so that
+    the request that wrote them pushed one task, not one per message."""
+    from workbench.services.outbox import outbox_fan_out
+
+    return outbox_fan_out(message_ids=message_ids)
+
+
 @shared_task(name="workbench.tasks.outbox_sweep", time_limit=60, soft_time_limit=50)
 def outbox_sweep() -> int:
     """Enqueue delivery of every due outbox message (beat, every 30 s)."""

@@ -29,6 +29,7 @@ from reviews.services.notices import notice_url
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.subjects import contact_open, subject_open, subject_seal
 from reviews.services.tasks import TaskError, task_locked_for
+from reviews.services.webhooks import case_webhook
 from workbench.errors import Conflict, Invalid, Unavailable
 from workbench.models import User
 from workbench.services.outbox import outbox_enqueue, webhook_enqueue
@@ -185,6 +186,16 @@ def _file(case: Case, statement: str, files, idempotency_key: str, stored: list[
             "excluded": sorted(
                 User.objects.filter(pk__in=conflicted).values_list("username", flat=True)
             ),
+        },
+    )
+    case_webhook(
+        case=case,
+        topic="appeal.filed",
+        appeal={
+            "number": number,
+            "outcome_appealed": case.final_outcome,
+            "filed_at": now.isoformat(),
+            "due_at": due_at.isoformat(),
         },
     )
     _email(

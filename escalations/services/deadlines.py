@@ -9,6 +9,7 @@ from django.utils import timezone
 from reviews.models import ReviewTask
 from reviews.services.decisions import escalation_queue
 from reviews.services.tasks import TaskError
+from reviews.services.webhooks import cases_overdue_webhooks
 from workbench.models import Role
 from workbench.services.trail import Actor, TrailEntry, trail_append_many
 
@@ -35,12 +36,13 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
                 .filter(overdue)
                 .order_by("due_at", "id")[:BATCH]
             )
-            entries = []
+            entries, moved_cases = [], []
             for task in tasks:
                 try:
                     target = escalation_queue(task.case)
                 except TaskError:
                     continue  # no supervisors' queue: the supervisor board still shows it
+                due = task.due_at.isoformat()
                 entries.append(
                     TrailEntry(
                         "case.overdue",
@@ -52,14 +54,18 @@ def tasks_escalate_overdue(*, now: datetime | None = None) -> int:
                             "kind": task.kind,
                             "from": task.queue.slug,
                             "to": target.slug,
-                            "due_at": task.due_at.isoformat(),
+                            "due_at": due,
                             "reason": "overdue: not decided by its due time",
                         },
                     )
                 )
+                moved_cases.append(
+                    (task.case, {"task_kind": task.kind, "queue": target.slug, "due_at": due})
+                )
                 task.queue = target
                 task.priority += 10
                 task.save(update_fields=["queue", "priority"])
+            cases_overdue_webhooks(moved=moved_cases)
             trail_append_many(entries)
         if not entries:
             break

@@ -11,6 +11,7 @@ from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.tasks import TaskError, task_locked_for
+from reviews.services.webhooks import case_webhook
 from workbench.errors import Invalid
 from workbench.models import Role, User
 from workbench.services.outbox import webhook_enqueue
@@ -165,6 +166,7 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
             system=case.system.slug,
             data={**facts, "queue": queue.slug},
         )
+        case_webhook(case=case, topic="case.escalated", queue=queue.slug, disagreement=False)
         return
 
     if task.queue.reviews_required == 2 and task.kind != ReviewTask.Kind.ESCALATION:
@@ -195,6 +197,7 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
                 system=case.system.slug,
                 data={**facts, "review": 2, "of": 2, "queue": queue.slug, "disagreement": True},
             )
+            case_webhook(case=case, topic="case.escalated", queue=queue.slug, disagreement=True)
             return
 
     _finish(task)

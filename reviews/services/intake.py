@@ -16,6 +16,7 @@ from reviews.schemas import CaseIn
 from reviews.selectors import policy_active
 from reviews.services.notices import notice_token, notice_token_hash
 from reviews.services.subjects import contact_open, contact_seal
+from reviews.services.webhooks import case_webhook, cases_routed_webhooks
 from workbench.db import bulk_insert
 from workbench.errors import Conflict, Invalid, NotFound, WorkbenchError
 from workbench.models import AISystem
@@ -260,6 +261,7 @@ def _store(
     trail = trail_prepare(trail)
     bulk_insert(cases)
     bulk_insert(tasks)
+    cases_routed_webhooks(system=system, cases=cases)
     trail_append_many(trail)  # last: the chain head stays locked until commit
     done += [
         (entry.index, IngestResult(201, case=case))
@@ -392,4 +394,5 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
     trail_append(
         action="case.contested", actor=actor, case=case.reference, system=system.slug, data=data
     )
+    case_webhook(case=case, topic="case.contested", queue=data.get("queue"))
     return case

@@ -1,4 +1,5 @@
 import csv
+import getpass
 import json
 import re
 from io import StringIO
@@ -240,7 +241,9 @@ def test_load_reason_codes_loads_the_shipped_carc_wording(system):
         "Your plan covers this service only when it is medically necessary, and the "
         "information we had did not show that it was."
     )
-    assert event_body(loaded_events().get())["actor"] == {"type": "workbench", "id": "manage.py"}
+    # The operator at the command line, as a person (issue 11: not "manage.py").
+    operator = {"type": "user", "id": getpass.getuser()}
+    assert event_body(loaded_events().get())["actor"] == operator
 
     assert "unchanged" in run("claims-ai", CARC_WORDING)
     assert loaded_events().count() == 1

@@ -416,6 +416,7 @@ ROWS = [
         api_expect(401, key_a=200),
         data=lambda w: {"cases": [factories.claim_payload(51)]},
     ),
+    Row("api:case_feed_list", "-", "GET", api_expect(401, key_a=200)),
     Row("api:case_detail", "case_a", "GET", api_expect(401, key_a=200), kwargs=ref("case_a")),
     Row(
         "api:case_detail",
@@ -471,6 +472,11 @@ ADMIN_MODEL_VIEWS = {
     "change": lambda label: 200,
     "view": lambda label: 302,  # <pk>/ redirects to <pk>/change/
     "upload": lambda label: 200,  # a policy's upload form
+    # An AI system's own pages (each calls one service; the admin role for secrets).
+    "switch": lambda label: 200,
+    "rotate_secret": lambda label: 200,
+    "new_key": lambda label: 200,
+    "test_delivery": lambda label: 200,
 }
 ADMIN_SITE_VIEWS = {
     "admin:index": 200,

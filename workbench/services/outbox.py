@@ -6,7 +6,8 @@ delivers it; a sweep every 30 s (beat) re-enqueues whatever is due, which is
 both the retry schedule and the safety net for a task that was lost (Redis
 down at commit, a worker killed). Delivery is at least once: a worker that
 dies between sending and recording makes the message go out again, with the
-same ``X-Workbench-Delivery`` id, by which the receiver drops the duplicate.
+same ``X-Workbench-Delivery`` id (and ``webhook-id``), by which the receiver
+drops the duplicate. Signatures and destinations: ``workbench.services.webhooks``.
 
 Retry schedule: 30 s after the first failure, then doubling (1, 2, 4, 8, 16,
 32 min) up to one hour between tries, each ±10 % so that retries of many
@@ -14,8 +15,6 @@ messages spread out; a failure 25 hours or more after the message was
 created makes it ``failed`` (about 32 tries). An admin can retry it then.
 """
 
-import hashlib
-import hmac
 import json
 import random
 import time
@@ -34,6 +33,14 @@ from django.utils import timezone
 
 from workbench.errors import Invalid, NotFound, WorkbenchError
 from workbench.models import AISystem, DeliveryAttempt, OutboxMessage
+from workbench.services.webhooks import (
+    CallbackRefused,
+    PublicOnlyAdapter,
+    callback_url_problem,
+    webhook_headers,
+    webhook_wanted,
+)
+from workbench.services.webhooks import webhook_signature as webhook_signature  # re-exported
 
 WEBHOOK_TIMEOUT = 10  # seconds, to connect and between bytes of the answer
 BACKOFF_FIRST = timedelta(seconds=30)
@@ -47,11 +54,8 @@ CLAIM_LEASE = timedelta(minutes=2)
 IN_FLIGHT = "in flight: no result recorded yet"
 ABANDONED = "no result recorded: the worker stopped mid-delivery (the message may have arrived)"
 ERROR_CHARS = 500
-
-
-def webhook_signature(secret: str, body: bytes) -> str:
-    """The ``X-Workbench-Signature`` value: ``sha256=<hex HMAC-SHA256 of body>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+EXCERPT_CHARS = 200
+TEST_TOPIC = "webhook.test"
 
 
 def webhook_body(payload: dict[str, Any]) -> bytes:
@@ -137,12 +141,13 @@ def webhook_enqueue(
 ) -> OutboxMessage | None:
     """Queue a webhook to ``system``'s callback URL, in the caller's transaction.
 
-    A system without a callback URL has asked for no webhooks: nothing is
-    recorded and this returns None. The body is signed at delivery time with
-    the system's secret as it is then, so that a rotated secret applies to
-    retries too.
+    A system without a callback URL has asked for no webhooks, and one that
+    did not subscribe to an optional topic (``AISystem.webhook_topics``) for
+    none of that topic: nothing is recorded and this returns None. The body
+    is signed at delivery time with the system's secrets as they are then,
+    so that a rotated secret applies to retries too.
     """
-    if not system.callback_url:
+    if not webhook_wanted(system, topic):
         return None
     return outbox_enqueue(
         channel=OutboxMessage.Channel.WEBHOOK,
@@ -151,6 +156,61 @@ def webhook_enqueue(
         payload=payload,
         system=system,
     )
+
+
+def webhook_enqueue_many(
+    *, system: AISystem, topic: str, payloads: list[dict[str, Any]]
+) -> list[OutboxMessage]:
+    """Queue one webhook of ``topic`` per payload to ``system``, in the caller's
+    transaction, with one INSERT and one task enqueued after the commit (a
+    batch of intake, the deadline sweep): never a query per message. Nothing
+    when the system does not want the topic (see ``webhook_enqueue``)."""
+    if not payloads or not webhook_wanted(system, topic):
+        return []
+    if not connection.in_atomic_block:
+        raise WorkbenchError(
+            "outbox messages must be written inside the transaction of the change",
+            "outbox_outside_transaction",
+        )
+    now = timezone.now()
+    messages = []
+    for payload in payloads:
+        _validate(
+            channel=OutboxMessage.Channel.WEBHOOK,
+            topic=topic,
+            destination=system.callback_url,
+            payload=payload,
+            system=system,
+        )
+        messages.append(
+            OutboxMessage(
+                channel=OutboxMessage.Channel.WEBHOOK,
+                topic=topic,
+                destination=system.callback_url,
+                payload=payload,
+                system=system,
+                next_attempt_at=now,
+            )
+        )
+    messages = OutboxMessage.objects.bulk_create(messages, batch_size=500)
+    ids = [message.pk for message in messages]
+
+    def enqueue_fan_out() -> None:
+        from workbench.tasks import outbox_deliver_many  # the task module imports this one
+
+        outbox_deliver_many.apply_async((ids,))
+
+    # Robust, as for one message: the sweep catches up if the broker is down.
+    transaction.on_commit(enqueue_fan_out, robust=True)
+    return messages
+
+
+def outbox_fan_out(*, message_ids: list[int]) -> int:
+    """Enqueue one delivery task per message (in a worker, so that a batch's
+    request pushed one task to the broker, not one per message)."""
+    for message_id in message_ids:
+        _enqueue_delivery(message_id)
+    return len(message_ids)
 
 
 def _enqueue_delivery_on_commit(message_id: int) -> None:
@@ -177,6 +237,7 @@ class _Result:
     status_code: int | None
     error: str
     seconds: float
+    excerpt: str = ""
 
 
 def outbox_deliver(*, message_id: int) -> OutboxMessage:
@@ -237,29 +298,71 @@ def _claim(message_id: int) -> tuple[OutboxMessage, DeliveryAttempt] | None:
     return message, attempt
 
 
+def _secrets_honoured(system: AISystem, now: datetime) -> list[str]:
+    """The current secret, then the rotated one while its grace period lasts."""
+    honoured = [system.callback_secret]
+    if (
+        system.previous_callback_secret
+        and system.previous_secret_until is not None
+        and system.previous_secret_until > now
+    ):
+        honoured.append(system.previous_callback_secret)
+    return honoured
+
+
 def _send_webhook(message: OutboxMessage) -> _Result:
+    started = time.monotonic()
+    # Checked again at every try: the name may resolve elsewhere by now, or
+    # the setting may have changed. A refused destination is not sent to.
+    problem = callback_url_problem(message.destination)
+    if problem:
+        return _Result(
+            ok=False,
+            status_code=None,
+            error=f"not sent: {problem[1]}"[:ERROR_CHARS],
+            seconds=time.monotonic() - started,
+        )
     body = webhook_body(message.payload)
+    now = timezone.now()
+    system = message.system
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Workbench-Webhooks/1",
-        "X-Workbench-Signature": webhook_signature(message.system.callback_secret, body),
+        **webhook_headers(
+            secrets_honoured=_secrets_honoured(system, now),
+            message_id=str(message.delivery_id),
+            timestamp=int(now.timestamp()),
+            body=body,
+        ),
         "X-Workbench-Delivery": str(message.delivery_id),
         "X-Workbench-Topic": message.topic,
         "X-Workbench-Attempt": str(message.attempts),
     }
-    started = time.monotonic()
     try:
-        # No redirects: a 3xx is a failure, the body goes only where configured.
-        with requests.post(
-            message.destination,
-            data=body,
-            headers=headers,
-            timeout=WEBHOOK_TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            # Read at most a little of the answer, for the error message.
-            answer = response.raw.read(ERROR_CHARS, decode_content=True) or b""
+        with requests.Session() as session:
+            # No proxies, .netrc credentials or CA bundles from the environment:
+            # the body goes only where configured, to a peer checked on connect.
+            session.trust_env = False
+            session.mount("http://", PublicOnlyAdapter())
+            session.mount("https://", PublicOnlyAdapter())
+            # No redirects: a 3xx is a failure, the body goes only where configured.
+            with session.post(
+                message.destination,
+                data=body,
+                headers=headers,
+                timeout=WEBHOOK_TIMEOUT,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                # Read at most a little of the answer, for the record.
+                answer = response.raw.read(ERROR_CHARS, decode_content=True) or b""
+    except CallbackRefused as exc:
+        return _Result(
+            ok=False,
+            status_code=None,
+            error=f"not sent: {exc}"[:ERROR_CHARS],
+            seconds=time.monotonic() - started,
+        )
     except (requests.RequestException, OSError) as exc:
         return _Result(
             ok=False,
@@ -268,14 +371,18 @@ def _send_webhook(message: OutboxMessage) -> _Result:
             seconds=time.monotonic() - started,
         )
     seconds = time.monotonic() - started
-    if 200 <= response.status_code < 300:
-        return _Result(ok=True, status_code=response.status_code, error="", seconds=seconds)
     text = answer.decode("utf-8", "replace").strip()
+    excerpt = text[:EXCERPT_CHARS]
+    if 200 <= response.status_code < 300:
+        return _Result(
+            ok=True, status_code=response.status_code, error="", seconds=seconds, excerpt=excerpt
+        )
     return _Result(
         ok=False,
         status_code=response.status_code,
         error=f"HTTP {response.status_code}: {text}"[:ERROR_CHARS],
         seconds=seconds,
+        excerpt=excerpt,
     )
 
 
@@ -307,12 +414,20 @@ def _send_email(message: OutboxMessage) -> _Result:
 
 
 def _record(
-    *, message_id: int, attempt: DeliveryAttempt, number: int, result: _Result
+    *,
+    message_id: int,
+    attempt: DeliveryAttempt,
+    number: int,
+    result: _Result,
+    retry: bool = True,
 ) -> OutboxMessage:
     with transaction.atomic():
         message = OutboxMessage.objects.select_for_update().get(pk=message_id)
         DeliveryAttempt.objects.filter(pk=attempt.pk).update(
-            status_code=result.status_code, error=result.error, seconds=result.seconds
+            status_code=result.status_code,
+            error=result.error,
+            seconds=result.seconds,
+            response_excerpt=result.excerpt,
         )
         now = timezone.now()
         if result.ok:
@@ -325,7 +440,7 @@ def _record(
             # Only the latest claim schedules: a worker that outlived its lease
             # must not move a newer claim's next try.
             message.last_error = result.error
-            if now - message.created_at >= RETRY_WINDOW:
+            if not retry or now - message.created_at >= RETRY_WINDOW:
                 message.status = OutboxMessage.Status.FAILED
             else:
                 message.next_attempt_at = now + _jittered(outbox_backoff(message.attempts))
@@ -382,3 +497,54 @@ def outbox_retry(*, message_ids: list[int]) -> list[int]:
         _enqueue_delivery_on_commit(message.pk)
         scheduled.append(message.pk)
     return scheduled
+
+
+@dataclass(frozen=True)
+class WebhookTestResult:
+    message: OutboxMessage
+    attempt: DeliveryAttempt
+
+    @property
+    def ok(self) -> bool:
+        return self.message.status == OutboxMessage.Status.SENT
+
+
+def webhook_test_send(*, system: AISystem) -> WebhookTestResult:
+    """Send a signed ``webhook.test`` delivery to ``system``'s callback URL now,
+    in this process, and return the receiver's answer (the admin's "Send
+    test delivery"). It goes through the outbox like any webhook, so the
+    attempt is recorded, but it is tried once: a test is not retried."""
+    system = AISystem.objects.get(pk=system.pk)
+    if not system.callback_url:
+        raise Invalid("this AI system has no callback URL to send to", "no_callback_url")
+    now = timezone.now()
+    payload = {
+        "test": True,
+        "system": system.slug,
+        "sent_at": now.isoformat(),
+        "message": "A test delivery from Workbench; no case changed.",
+    }
+    _validate(
+        channel=OutboxMessage.Channel.WEBHOOK,
+        topic=TEST_TOPIC,
+        destination=system.callback_url,
+        payload=payload,
+        system=system,
+    )
+    # Created already claimed, in one transaction: neither a worker nor the
+    # sweep takes it while it is being sent from here.
+    with transaction.atomic():
+        message = OutboxMessage.objects.create(
+            channel=OutboxMessage.Channel.WEBHOOK,
+            topic=TEST_TOPIC,
+            destination=system.callback_url,
+            payload=payload,
+            system=system,
+            attempts=1,
+            next_attempt_at=now + CLAIM_LEASE,
+        )
+        attempt = DeliveryAttempt.objects.create(message=message, error=IN_FLIGHT, seconds=0)
+    result = _send_webhook(message)
+    message = _record(message_id=message.pk, attempt=attempt, number=1, result=result, retry=False)
+    attempt.refresh_from_db()
+    return WebhookTestResult(message=message, attempt=attempt)

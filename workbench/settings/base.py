@@ -254,6 +254,14 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BATCH_BODY_BYTES
 APPEAL_MAX_BODY_BYTES = 52 * 1024 * 1024
 WEB_MAX_BODY_BYTES = 2 * 1024 * 1024
 
+# --- Webhooks to AI systems (workbench/services/webhooks.py) ---------------------------
+# Callback URLs must be https and resolve to public addresses only; true lifts
+# both rules, so that http://127.0.0.1:PORT/ works. On here (the embedded
+# default, the demo, the tests); off in production.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=True)
+# After a secret is rotated, the old one still signs webhook-signature this long.
+WEBHOOK_SECRET_GRACE_HOURS = env.int("WEBHOOK_SECRET_GRACE_HOURS", default=24)
+
 # --- The customer's notice page ------------------------------------------------------
 # Per client address; the link's token is unguessable, the limit keeps anyone
 # from trying. django-ratelimit counts in the cache (Redis when REDIS_URL is set;

@@ -32,6 +32,10 @@ if not os.environ.get("TRAIL_SIGNING_KEY"):
 TRAIL_SIGNING_KEY = os.environ["TRAIL_SIGNING_KEY"]
 TRAIL_SIGNING_KEY_FILE = Path(tempfile.gettempdir()) / "workbench-test-unused.pem"
 
+# The receivers of the tests listen on 127.0.0.1 (tests that need the rule
+# turn it off for themselves).
+WEBHOOK_ALLOW_PRIVATE = True
+
 # Many requests from one address; the rate-limit test sets its own rates.
 NOTICE_RATE_GET = NOTICE_RATE_POST = "100000/m"
 API_RATE_PER_KEY = "100000/m"

@@ -1,13 +1,11 @@
-import getpass
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from escalations.services import subject_erase
 from workbench.errors import WorkbenchError
-from workbench.services import Actor
+from workbench.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Erase a subject's personal data (contact details, appeal statements, evidence) "
         "by destroying their key. Refused while an appeal window or a legal hold is open."
@@ -18,8 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--system", help="the AI system's slug, if several know the subject")
 
     def handle(self, *args, reference, system, **options):
-        # Run by an operator on the server: the trail names the command and the account.
-        actor = Actor.workbench(f"erase_subject:{getpass.getuser()}")
+        actor = self.operator(options)
         try:
             erased = subject_erase(reference=reference, system=system, by=actor)
         except WorkbenchError as error:

@@ -1,13 +1,11 @@
-import getpass
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from escalations.services import legal_hold_lift, legal_hold_place
 from workbench.errors import WorkbenchError
-from workbench.services import Actor
+from workbench.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Place (or --lift) a legal hold on a subject: their data may not be erased meanwhile."
 
     def add_arguments(self, parser):
@@ -17,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--lift", action="store_true", help="lift the hold instead")
 
     def handle(self, *args, reference, system, reason, lift, **options):
-        actor = Actor.workbench(f"legal_hold:{getpass.getuser()}")
+        actor = self.operator(options)
         try:
             if lift:
                 legal_hold_lift(reference=reference, system=system, by=actor)

@@ -1,14 +1,13 @@
-import getpass
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from escalations.services.access import subject_access_export
 from workbench.errors import WorkbenchError
-from workbench.services import Actor
+from workbench.management.base import OperatorCommand
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Everything about one subject (cases, decisions, appeals, evidence and a "
         "verifiable bundle of their trail events) as one zip, for an access request."
@@ -22,7 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, reference, system, output, **options):
-        actor = Actor.workbench(f"subject_access:{getpass.getuser()}")
+        actor = self.operator(options)
         try:
             chunks = subject_access_export(reference=reference, system=system, by=actor)
         except WorkbenchError as error:

@@ -1,11 +1,11 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from reviews.services import policy_publish
 from reviews.services.policies import policy_parse
 from workbench.errors import WorkbenchError
-from workbench.services import Actor
+from workbench.management.base import OperatorCommand
 
 
 def policy_read(path: Path) -> dict:
@@ -20,16 +20,17 @@ def policy_read(path: Path) -> dict:
         raise CommandError(exc.message.removeprefix("the policy is invalid:\n- ")) from None
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Publish a new version of an AI system's routing policy (YAML or JSON)."
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args, file, **options):
+        actor = self.operator(options)
         document = policy_read(file)
         try:
-            published = policy_publish(document=document, actor=Actor.workbench("manage.py"))
+            published = policy_publish(document=document, actor=actor)
         except WorkbenchError as exc:
             raise CommandError(f"{file}: {exc.message}") from None
         policy = published.policy

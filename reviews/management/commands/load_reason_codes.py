@@ -1,12 +1,12 @@
 import csv
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from reviews.services import reason_codes_load
 from workbench.errors import WorkbenchError
+from workbench.management.base import OperatorCommand
 from workbench.models import AISystem
-from workbench.services import Actor
 
 REQUIRED_COLUMNS = ("code", "description")
 COLUMNS = (*REQUIRED_COLUMNS, "customer_text")
@@ -56,7 +56,7 @@ def _rows(reader, path: Path) -> list[dict]:
         raise CommandError(f"{path} is not valid CSV (line {reader.line_num}): {exc}") from None
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Load an AI system's reason-code catalog from a CSV file with the header "
         "code,description,customer_text. Codes missing from the file are deactivated."
@@ -67,14 +67,13 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args, system, file, **options):
+        actor = self.operator(options)
         ai_system = AISystem.objects.filter(slug=system).first()
         if ai_system is None:
             raise CommandError(f"no AI system {system!r}; create it first with create_ai_system")
         rows = reason_codes_read(file)
         try:
-            result = reason_codes_load(
-                system=ai_system, rows=rows, actor=Actor.workbench("manage.py")
-            )
+            result = reason_codes_load(system=ai_system, rows=rows, actor=actor)
         except WorkbenchError as exc:
             raise CommandError(f"{file}: {exc.message}") from None
         if not result.changed:

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from workbench.errors import WorkbenchError
+from workbench.management.base import OperatorCommand
 from workbench.models import AISystem, APIKey
-from workbench.services import Actor, api_key_create
+from workbench.services import api_key_create
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Add an API key to an AI system (printed last, shown once)."
 
     def add_arguments(self, parser):
@@ -27,7 +28,7 @@ class Command(BaseCommand):
                 system=system,
                 scope=scope,
                 only_system=only_system,
-                actor=Actor.workbench("manage.py"),
+                actor=self.operator(options),
             )
         except WorkbenchError as exc:
             raise CommandError(exc.message) from None

@@ -1,11 +1,12 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from workbench.errors import WorkbenchError
+from workbench.management.base import OperatorCommand
 from workbench.models import Role
-from workbench.services import Actor, user_create
+from workbench.services import user_create
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Create a user in one role, optionally reporting to a manager."
 
     def add_arguments(self, parser):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
                 password=password,
                 manager=manager,
                 email=email,
-                actor=Actor.workbench("manage.py"),
+                actor=self.operator(options),
             )
         except WorkbenchError as exc:
             raise CommandError(exc.message) from None

@@ -1,10 +1,10 @@
 import sys
 from datetime import date
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from workbench.errors import WorkbenchError
-from workbench.services import Actor
+from workbench.management.base import OperatorCommand
 from workbench.services.export import (
     ExportFilters,
     export_file_name,
@@ -21,7 +21,7 @@ def _day(value: str) -> date:
         raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Export the decision trail: a bundle anyone can verify offline with "
         "`python -m workbench.verify` (docs/bundle.md), or the events as JSON lines or CSV."
@@ -38,6 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, date_from, date_to, system, case, format, output, **options):
+        actor = self.operator(options)
         try:
             filters = ExportFilters(
                 date_from=_day(date_from) if date_from else None,
@@ -63,7 +64,7 @@ class Command(BaseCommand):
         finally:
             if out is not sys.stdout.buffer:
                 out.close()
-        export_record(plan=plan, fmt=format, actor=Actor.workbench("trail_export"))
+        export_record(plan=plan, fmt=format, actor=actor)
         if name != "-":
             self.stderr.write(
                 f"wrote {name}: {plan.count:,} events ({plan.kind}, seq "
