@@ -4,12 +4,15 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, pgettext_lazy
 
 from escalations.models import Appeal, LegalHold
 from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
 from reviews.services.notices import notice_token_hash
+from reviews.wording import wording_for
 from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import Role, TrailEvent, User
 from workbench.services.trail import format_at
@@ -149,15 +152,21 @@ def case_for_notice(*, token: str) -> Case:
 @dataclass
 class Reason:
     code: str
-    text: str  # in the customer-facing wording of the code
+    text: str  # in the customer-facing wording of the code, in their language
+    ground: str = ""  # the legal or contractual ground of the reason
+    explanation: str = ""  # what the decision relied on, for this reason
 
 
 @dataclass
 class Notice:
     """A statement of reasons, built from the case and its trail (never typed
-    by hand): what was decided, why, how, and how to appeal."""
+    by hand): what was decided, why, how, and how to appeal. Built from an
+    explicit list of what the customer may read (STYLE 14): the texts the
+    policy and the catalog wrote for customers, in their language, and never
+    a rule's, a queue's or a person's name."""
 
     case: Case
+    state: str  # under_review, decided, under_appeal, appeal_decided
     final: bool
     outcome: str
     outcome_sentence: str
@@ -165,19 +174,52 @@ class Notice:
     decided_by: str  # "ai" or "human"
     decided_at: datetime | None
     person_reviewed: bool
+    person_changed: bool  # the decision in force is a person's, not what the AI proposed
     reasons: list[Reason]
-    rule: str | None
+    route_text: str  # why a person looked at the case, in plain words
+    contested: bool
     policy_version: int | None
     route_reason: str
     window: AppealWindow
     appeals: list[Appeal]
-    answer_by: datetime | None  # a person is reviewing: the date of the answer
+    answer_by: datetime | None  # a person is deciding: the date we promised
+    deadline_missed: datetime | None  # that date passed without a decision
+    missed: str  # "review" or "appeal": what is late
+    answer: str  # a chat's answer in force, when it is the automated system's
+    relied_on: list[str]  # the main elements the automated system relied on
+    grounds: list[str]  # the legal or contractual grounds
     external_review: str
     erased_at: datetime | None
     timeline: list[tuple[str, datetime]]
 
+    @property
+    def latest_appeal(self) -> Appeal | None:
+        return self.appeals[-1] if self.appeals else None
 
-def notice_build(*, case: Case, now: datetime | None = None) -> Notice:
+
+# The outcome's name when the policy gives no wording for it: the usual ones
+# have a translation (the English is the value itself).
+OUTCOME_NAMES = {
+    "approve": pgettext_lazy("outcome", "approve"),
+    "deny": pgettext_lazy("outcome", "deny"),
+    "partial": pgettext_lazy("outcome", "partial"),
+    "answered": pgettext_lazy("outcome", "answered"),
+    "refused": pgettext_lazy("outcome", "refused"),
+    "handoff": pgettext_lazy("outcome", "handoff"),
+    "escalated": pgettext_lazy("outcome", "escalated"),
+}
+
+
+def notice_build(*, case: Case, now: datetime | None = None, language: str | None = None) -> Notice:
+    """The customer's notice of ``case``, in ``language`` (the active one)."""
+    now = now or timezone.now()
+    language = language or translation.get_language() or settings.LANGUAGE_CODE
+    document = case.policy.document
+    default_locale = document.get("default_locale", "en")
+
+    def worded(value) -> str:
+        return wording_for(value, language, default_locale)
+
     rules = AppealRules.of(case)
     appeals = list(case.appeals.select_related("task").order_by("number"))
     events = [
@@ -189,7 +231,7 @@ def notice_build(*, case: Case, now: datetime | None = None) -> Notice:
     final = case.status in (Case.Status.FINALIZED, Case.Status.APPEAL_DECIDED) or (
         case.status == Case.Status.UNDER_APPEAL and bool(case.final_outcome)
     )
-    decided_at, person_reviewed, reason_codes = None, False, []
+    decided_at, person_reviewed, reason_codes, contested = None, False, [], False
     for event in events:
         data = event.get("data") or {}
         if event["action"] == "case.received":
@@ -204,51 +246,187 @@ def notice_build(*, case: Case, now: datetime | None = None) -> Notice:
                 reason_codes = [data["reason_code"]]
         elif event["action"] in ("case.reviewed", "case.escalated"):
             person_reviewed = True
+        elif event["action"] == "case.contested":
+            contested = True
     outcome = case.final_outcome if final else case.outcome
-    answer_by = None
-    if not final or case.status == Case.Status.UNDER_APPEAL:
-        live = [
-            task
-            for task in case.tasks.all()
-            if task.status in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
-        ]
-        answer_by = max((task.due_at for task in live), default=None)
+    state = {
+        Case.Status.UNDER_APPEAL: "under_appeal",
+        Case.Status.APPEAL_DECIDED: "appeal_decided",
+    }.get(case.status, "decided" if final else "under_review")
+
+    live = [
+        task
+        for task in case.tasks.all()
+        if task.status in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
+    ]
+    late = [task for task in live if task.due_at <= now]
+    answer_by = None if late else max((task.due_at for task in live), default=None)
+    missed = ""
+    if late:
+        missed = "appeal" if any(t.kind == ReviewTask.Kind.APPEAL for t in late) else "review"
+
+    person_changed = final and outcome != case.outcome
+    output = case.output if isinstance(case.output, dict) else {}
+    # The AI's answer is ours only while it is the decision in force.
+    answer = str(output.get("answer") or "") if final and not person_changed else ""
+    reasons = _reasons(case, reason_codes, worded) if final else []
+    rule = _rule(document, case.route or {})
+    relied_on, grounds = [], []
+    if final:
+        relied_on = [worded(case.explanation_customer), worded(rule.get("explanation_customer"))]
+        relied_on += [reason.explanation for reason in reasons]
+        grounds = [reason.ground for reason in reasons] + [worded(rule.get("ground"))]
     route = case.route or {}
+    wording = rules.outcome_wording.get(outcome)
     return Notice(
         case=case,
+        state=state,
         final=final,
         outcome=outcome,
-        outcome_sentence=rules.outcome_wording.get(outcome, ""),
+        outcome_sentence=worded(wording) if wording else "",
         adverse=outcome in rules.adverse,
         decided_by=case.decided_by,
         decided_at=decided_at,
         person_reviewed=person_reviewed,
-        reasons=_reasons(case, reason_codes),
-        rule=route.get("rule"),
+        person_changed=person_changed,
+        reasons=reasons,
+        route_text=_route_text(route, rule, rules, worded),
+        contested=contested,
         policy_version=route.get("policy_version"),
         route_reason=route.get("reason", ""),
         window=appeal_window(case=case, appeals=appeals, now=now),
         appeals=appeals,
         answer_by=answer_by,
-        external_review=rules.external_review,
+        deadline_missed=min((task.due_at for task in late), default=None),
+        missed=missed,
+        answer=answer,
+        relied_on=_distinct(relied_on),
+        grounds=_distinct(grounds),
+        external_review=worded(rules.external_review),
         erased_at=case.subject.erased_at,
         timeline=_appeal_timeline(events),
     )
 
 
-def _reasons(case: Case, codes: list[str]) -> list[Reason]:
-    """The reason codes in their customer-facing wording; a code the catalog
-    does not know keeps the text the AI system gave with it."""
+def outcome_name(outcome: str) -> str:
+    """The outcome's name for the customer, where the policy has no wording."""
+    return str(OUTCOME_NAMES.get(outcome, outcome))
+
+
+def _distinct(texts: list[str]) -> list[str]:
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def _rule(document: dict, route: dict) -> dict:
+    """The policy's rule that sent the case to a person, if a rule did."""
+    if route.get("reason") != "rule":
+        return {}
+    for rule in document.get("rules") or []:
+        if isinstance(rule, dict) and rule.get("name") == route.get("rule"):
+            return rule
+    return {}
+
+
+def _route_text(route: dict, rule: dict, rules: "AppealRules", worded) -> str:
+    """Why a person looked at the case, as the customer reads it: the rule's
+    ``customer_text``, else a plain sentence from what the rule tests. Never
+    the rule's or the queue's name."""
+    reason = route.get("reason", "")
+    if reason == "qa_sample":
+        return gettext("It was picked at random for a quality check by a person.")
+    if reason == "system_stopped":
+        return gettext(
+            "Our automated system was paused at the time, so a person checked every case."
+        )
+    if reason != "rule":
+        return ""
+    if rule.get("customer_text"):
+        return worded(rule["customer_text"])
+    tests = _tests(rule.get("when") or {})
+    if tests == {"outcome_in"}:
+        outcomes = _outcomes_tested(rule.get("when") or {})
+        if outcomes and all(outcome in rules.adverse for outcome in outcomes):
+            return gettext("Our policy sends every decision that goes against you to a person.")
+        return gettext("Our policy sends every decision of this kind to a person.")
+    if tests <= {"confidence_below", "confidence_at_least"}:
+        return gettext(
+            "The automated system was not sure enough of its assessment, so our policy "
+            "sends it to a person."
+        )
+    if tests <= {"sentiment_below", "text_matches"}:
+        return gettext(
+            "You asked for a person, or seemed unhappy with the answer, so our policy "
+            "sends the conversation to a person."
+        )
+    if tests == {"field"}:
+        return gettext(
+            "Something in the details of your case (for example its amount) means our "
+            "policy sends it to a person."
+        )
+    return gettext("Our policy sends cases like yours to a person.")
+
+
+def _tests(condition) -> set[str]:
+    """The kinds of test a condition makes (``field`` for a field test)."""
+    if not isinstance(condition, dict):
+        return set()
+    if "field" in condition:
+        return {"field"}
+    found = set()
+    for name, arg in condition.items():
+        if name in ("all", "any"):
+            for part in arg if isinstance(arg, list) else []:
+                found |= _tests(part)
+        elif name == "not":
+            found |= _tests(arg) | {"not"}
+        else:
+            found.add(name)
+    return found
+
+
+def _outcomes_tested(condition) -> list[str]:
+    if not isinstance(condition, dict):
+        return []
+    if isinstance(condition.get("outcome_in"), list):
+        return condition["outcome_in"]
+    found = []
+    for part in condition.get("all") or condition.get("any") or []:
+        found += _outcomes_tested(part)
+    return found
+
+
+def _reasons(case: Case, codes: list[str], worded) -> list[Reason]:
+    """The reason codes in their customer-facing wording, in the customer's
+    language where the catalog has it; a code the catalog does not know keeps
+    the text the AI system gave with it."""
     given = {
         str(reason.get("code")): str(reason.get("text", ""))
         for reason in case.output.get("reasons") or []
         if isinstance(reason, dict)
     }
     catalog = {
-        row.code: row.customer_text
-        for row in ReasonCode.objects.filter(system_id=case.system_id, code__in=codes)
+        row.code: row for row in ReasonCode.objects.filter(system_id=case.system_id, code__in=codes)
     }
-    return [Reason(code, catalog.get(code) or given.get(code, "")) for code in codes]
+    reasons = []
+    for code in codes:
+        row = catalog.get(code)
+        if row is None:
+            reasons.append(Reason(code, given.get(code, "")))
+            continue
+        texts = {name: getattr(row, name) for name in ("customer_text", "ground", "explanation")}
+        by_locale = {
+            name: {"en": text, **{loc: t.get(name) for loc, t in row.translations.items()}}
+            for name, text in texts.items()
+        }
+        reasons.append(
+            Reason(
+                code,
+                worded(by_locale["customer_text"]) or given.get(code, ""),
+                worded(by_locale["ground"]),
+                worded(by_locale["explanation"]),
+            )
+        )
+    return reasons
 
 
 APPEAL_STEPS = {

@@ -21,7 +21,14 @@ from django_ratelimit.decorators import ratelimit
 
 from escalations.forms import AppealDecisionForm, AppealForm, SubjectAccessForm
 from escalations.models import Appeal
-from escalations.selectors import appeal_for_staff, case_for_notice, notice_build, tasks_due_soon
+from escalations.selectors import (
+    AppealRules,
+    appeal_for_staff,
+    case_for_notice,
+    notice_build,
+    outcome_name,
+    tasks_due_soon,
+)
 from escalations.services import (
     AppealRefused,
     appeal_decide,
@@ -35,6 +42,7 @@ from reviews.display import case_input_view, case_output_view
 from reviews.forms import SystemSwitchForm, TaskReassignForm
 from reviews.models import ReviewTask
 from reviews.selectors import (
+    case_contests,
     case_decisions,
     case_outcome_choices,
     case_reason_choices,
@@ -42,6 +50,7 @@ from reviews.selectors import (
     supervisor_board,
     user_roles,
 )
+from reviews.services.notices import customer_language
 from reviews.services.tasks import (
     KIND_ROLES,
     task_reassign,
@@ -200,10 +209,7 @@ def notice(request, token: str):
 def _language(locale: str) -> str:
     """The subject's locale if we have a translation for it (``es-MX`` → ``es``),
     else the default."""
-    try:
-        return translation.get_supported_language_variant(locale or settings.LANGUAGE_CODE)
-    except LookupError:
-        return settings.LANGUAGE_CODE
+    return customer_language(locale)
 
 
 def _appeal_post(request, case):
@@ -236,14 +242,16 @@ def _notice_page(request, case, *, form=None, status: int = 200, refused: bool =
     statement = notice_build(case=case)
     if form is None and statement.window.open:
         form = AppealForm.fresh()
-    facts = case_input_view(case, {}, hide_codes=True)
-    facts["answer"] = case_output_view(case, {})["answer"] if facts["shape"] == "chat" else ""
     context = {
         "notice": statement,
+        "outcome_name": outcome_name(statement.outcome),
+        "window_days": AppealRules.of(case).window_days,
         "case": case,
         "form": form,
         "system": case.system,
-        "facts": facts,
+        # What the AI saw, shaped for the customer; its answer is the
+        # notice's (shown only while it is the decision in force).
+        "facts": case_input_view(case, {}, hide_codes=True),
         "refused": refused,
     }
     return render(request, "escalations/notice.html", context, status=status)
@@ -358,6 +366,7 @@ class AppealPage:
             "statement": appeal_statement(appeal) if self.opened else None,
             "evidence": list(appeal.evidence.all()) if self.opened else [],
             "input": case_input_view(case, catalog, hide_codes=not revealed),
+            "contests": case_contests(case=case),
             "output": case_output_view(case, catalog),
             "hidden": not revealed,
             "confidence_pct": round(case.confidence * 100),

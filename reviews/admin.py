@@ -139,7 +139,15 @@ class ReviewTaskAdmin(ReadOnlyAdmin):
 class ReasonCodeForm(forms.ModelForm):
     class Meta:
         model = ReasonCode
-        fields = ["system", "code", "description", "customer_text", "active"]
+        fields = [
+            "system",
+            "code",
+            "description",
+            "customer_text",
+            "ground",
+            "explanation",
+            "active",
+        ]
 
     def clean(self):
         data = super().clean()
@@ -149,6 +157,8 @@ class ReasonCodeForm(forms.ModelForm):
                 "code": code or "",
                 "description": data.get("description") or "",
                 "customer_text": data.get("customer_text") or "",
+                "ground": data.get("ground") or "",
+                "explanation": data.get("explanation") or "",
             }
         )
         for name, message in problems:
@@ -177,6 +187,8 @@ class ReasonCodeAdmin(admin.ModelAdmin):
             code=obj.code,
             description=obj.description,
             customer_text=obj.customer_text,
+            ground=obj.ground,
+            explanation=obj.explanation,
             active=obj.active,
             actor=Actor.user(request.user),
         )

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from reviews.models import Case, ReviewTask
+from reviews.selectors import case_input_opened
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,13 @@ class TaskFacts:
 
 def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
     """The case input shaped for its kind: claim lines as a table, a
-    conversation as chat turns, anything else as indented JSON.
-    ``hide_codes`` (blind review): the AI's reason codes are left out, from the
-    claim lines and from any ``reason_codes`` key of the rest."""
-    data = _without_codes(case.input) if hide_codes else case.input
+    conversation as chat turns, anything else as indented JSON. The
+    customer's words are opened from where they are sealed. ``hide_codes``
+    (blind review): the AI's reason codes are left out, from the claim lines
+    and from any ``reason_codes`` key of the rest."""
+    data = case_input_opened(case=case)
+    if hide_codes:
+        data = _without_codes(data)
     if case.kind == "claim_decision" and isinstance(data, dict):
         lines = case.input.get("lines")
         if isinstance(lines, list) and lines and all(isinstance(line, dict) for line in lines):
@@ -118,16 +122,21 @@ def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
                 "total": total,
                 "hide_codes": hide_codes,
                 "others": _pretty(others) if others else "",
+                "erased_at": case.subject.erased_at,
             }
     if case.kind == "chatbot_answer" and isinstance(data, dict):
         conversation = data.get("conversation")
         if isinstance(conversation, list) and all(isinstance(t, dict) for t in conversation):
             turns = [
-                {"role": str(turn.get("role", "")), "text": str(turn.get("text", ""))}
+                {
+                    "role": str(turn.get("role", "")),
+                    "text": str(turn.get("text", "")),
+                    "erased": turn.get("erased") is True,
+                }
                 for turn in conversation
             ]
-            return {"shape": "chat", "turns": turns}
-    return {"shape": "json", "text": _pretty(data)}
+            return {"shape": "chat", "turns": turns, "erased_at": case.subject.erased_at}
+    return {"shape": "json", "text": _pretty(data), "erased_at": case.subject.erased_at}
 
 
 def _without_codes(value):

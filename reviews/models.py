@@ -33,6 +33,36 @@ class Subject(models.Model):
         return self.reference
 
 
+class SubjectText(models.Model):
+    """Something the customer wrote (DESIGN §7): their turns of a chat
+    conversation, the reason a case was contested, feedback. Sealed with the
+    subject's key, bound to this row (``subject_text_seal``), and kept apart
+    from the case, whose input holds the conversation without the customer's
+    words, and from the trail, which holds at most ``sha256``. Erasure
+    destroys the key and empties ``sealed``."""
+
+    class Kind(models.TextChoices):
+        CONVERSATION = "conversation"  # a chat case's customer turns: {turn index: text}
+        CONTEST = "contest"  # why the case was contested
+        FEEDBACK = "feedback"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="texts")
+    case = models.ForeignKey(
+        "Case", null=True, blank=True, on_delete=models.PROTECT, related_name="subject_texts"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    sealed = models.BinaryField(null=True, editable=False)  # None once erased
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "kind"], name="subject_text_case_kind")]
+
+    def __str__(self):
+        return f"{self.kind} of {self.subject_id}"
+
+
 class Queue(models.Model):
     """A verification queue of one AI system: its policy creates and changes
     it, and names it by a slug unique within the system (DESIGN §3)."""
@@ -108,6 +138,8 @@ class Case(models.Model):
     output = models.JSONField()
     confidence = models.FloatField()
     explanation = models.TextField(blank=True)
+    # For the customer's notice, as the AI system sent it: text, or {locale: text}.
+    explanation_customer = models.JSONField(default=str, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # SHA-256 of the submitted body, to tell a resubmission from a conflict.
     body_digest = models.CharField(max_length=64)
@@ -252,6 +284,13 @@ class ReasonCode(models.Model):
     code = models.CharField(max_length=32)
     description = models.TextField()
     customer_text = models.TextField()
+    # What the customer reads besides the reason itself, in the catalog's
+    # language (English): the legal or contractual ground (a plan provision,
+    # a terms clause, a statute) and what the decision relied on.
+    ground = models.TextField(blank=True)
+    explanation = models.TextField(blank=True)
+    # The same in other languages: {locale: {"customer_text", "ground", "explanation"}}.
+    translations = models.JSONField(default=dict, blank=True)
     active = models.BooleanField(default=True)
 
     class Meta:

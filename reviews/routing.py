@@ -16,6 +16,7 @@ from typing import Any
 
 import re2
 
+from reviews.wording import RULE_TEXTS, policy_wording_problems, wording_split
 from workbench.errors import Invalid
 from workbench.models import Role
 
@@ -51,6 +52,7 @@ POLICY_FIELDS = {
     "fairness_segments",
     "reason_codes",
     "external_review",
+    "default_locale",
     "rules",
     "queues",
 }
@@ -116,7 +118,9 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
             f"got {appeals_allowed!r}"
         )
     wording = document.get("outcome_wording", {})
-    if not isinstance(wording, dict) or not all(isinstance(v, str) for v in wording.values()):
+    if not isinstance(wording, dict) or not all(
+        isinstance(v, str | dict) for v in wording.values()
+    ):
         problems.append("outcome_wording: must map outcomes to the sentence a customer reads")
         wording = {}
     _check_outcomes("outcome_wording", list(wording), known_outcomes, problems)
@@ -127,9 +131,10 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
     if not _is_str_list(segments):
         problems.append("fairness_segments: must be a list of field paths")
     external_review = document.get("external_review", "")
-    if not isinstance(external_review, str):
+    if not isinstance(external_review, str | dict):
         problems.append("external_review: must be text")
     reason_codes = _validate_reason_codes(document.get("reason_codes"), problems)
+    problems += policy_wording_problems(document)  # customer texts, per locale (reviews.wording)
 
     queues = document.get("queues", [])
     declared = _validate_queues(queues, roles, problems)
@@ -153,7 +158,8 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
         else:
             names.add(name)
             where = f"rules[{index}] ({name})"
-        for unknown in sorted(set(rule) - {"name", "when", "queue", "priority"}, key=str):
+        allowed = {"name", "when", "queue", "priority", *RULE_TEXTS}
+        for unknown in sorted(set(rule) - allowed, key=str):
             problems.append(f"{where}: unknown field {unknown!r}")
         if not isinstance(rule.get("queue"), str) or rule["queue"] not in known:
             problems.append(f"{where}.queue: unknown queue {rule.get('queue')!r}")
@@ -199,6 +205,7 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
     normalized.setdefault("qa_sample_rate", 0)
     normalized.setdefault("fairness_segments", [])
     normalized.setdefault("external_review", "")
+    normalized.setdefault("default_locale", "en")
     normalized.setdefault("rules", [])
     normalized.setdefault("queues", [])
     if reason_codes is not None:
@@ -227,8 +234,10 @@ REASON_CODE_FIELDS = {"code", "description", "customer_text"}
 
 
 def _validate_reason_codes(rows: Any, problems: list[str]) -> list[dict] | None:
-    """The policy's own reason codes (``reason_codes:``), trimmed; None when
-    the policy has none (the catalog is then left as it is)."""
+    """The policy's own reason codes (``reason_codes:``), checked as the
+    catalog checks a file's rows, each described by its customer wording
+    when it has no description; None when the policy has none (the catalog
+    is then left as it is)."""
     if rows is None:
         return None
     if not isinstance(rows, list) or not rows:
@@ -243,8 +252,10 @@ def _validate_reason_codes(rows: Any, problems: list[str]) -> list[dict] | None:
         if not isinstance(row, dict):
             problems.append(f"{where}: must be a mapping with code, description, customer_text")
             continue
-        if isinstance(row.get("customer_text"), str) and row.get("description") is None:
-            row = {**row, "description": row["customer_text"]}
+        if row.get("description") is None and isinstance(row.get("customer_text"), str | dict):
+            # Described, for reviewers, by the customer's wording (its plain text).
+            plain = wording_split(row["customer_text"])[0] if row["customer_text"] else ""
+            row = {**row, "description": plain}
         entry, row_problems = reason_code_row_problems(row)
         for field_name, message in row_problems:
             problems.append(f"{where}.{field_name}: {message}")
@@ -255,7 +266,7 @@ def _validate_reason_codes(rows: Any, problems: list[str]) -> list[dict] | None:
             )
         elif code:
             seen[code] = index
-        entries.append(entry)
+        entries.append(row)  # as given: the catalog's loader trims and splits it
     return entries
 
 

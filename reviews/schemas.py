@@ -3,9 +3,10 @@
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails
 
+from reviews.wording import wording_problems
 from workbench.api import ErrorBody, TrailEventOut
 from workbench.models import AISystem
 
@@ -91,7 +92,22 @@ class CaseIn(Strict):
     output: OutputIn
     confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
     explanation: str = Field(default="", max_length=20_000)
+    explanation_customer: str | dict[str, str] = Field(
+        default="",
+        description="For the customer's notice, in plain words: the main elements the "
+        "system relied on for this output (AI Act art. 86, GDPR art. 15(1)(h)). Text, or "
+        'text per locale: {"en": "...", "es": "..."}; the notice shows the customer\'s.',
+        examples=["The amount billed was above what your plan pays for this service."],
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("explanation_customer")
+    @classmethod
+    def explanation_customer_is_plain_text(cls, value):
+        problems = wording_problems(value, "explanation_customer") if value else []
+        if problems:
+            raise ValueError("; ".join(problem.partition(": ")[2] for problem in problems))
+        return value
 
     @model_validator(mode="after")
     def conversation_for_chatbots(self):

@@ -17,6 +17,7 @@ from reviews.models import (
     QueueTaskCount,
     ReasonCode,
     ReviewTask,
+    SubjectText,
 )
 from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import AISystem, Role, TrailEvent, TrailHead, User
@@ -679,3 +680,53 @@ def case_decisions(*, case: Case) -> list[Decision]:
         .select_related("reviewer", "task__queue")
         .order_by("created_at", "id")
     )
+
+
+# --- What the customer wrote ----------------------------------------------------------------
+
+
+def case_input_opened(*, case: Case):
+    """The case's input as the AI system sent it, for people who may read it:
+    the customer's turns of its conversation get their words back from where
+    they are sealed (``SubjectText``). Once erased (or for a subject erased
+    before the case came in) such a turn has ``"erased": true`` and no text."""
+    data = case.input
+    conversation = data.get("conversation") if isinstance(data, dict) else None
+    if not isinstance(conversation, list):
+        return data
+    sealed = [
+        index
+        for index, turn in enumerate(conversation)
+        if isinstance(turn, dict) and turn.get("role") == "customer" and "text" not in turn
+    ]
+    if not sealed:
+        return data  # no customer turn, or a case stored before turns were sealed
+    from reviews.services.subjects import subject_text_open  # services import selectors
+
+    row = SubjectText.objects.filter(case=case, kind=SubjectText.Kind.CONVERSATION).first()
+    words = (subject_text_open(row, subject=case.subject) if row else None) or {}
+    turns = list(conversation)
+    for index in sealed:
+        text = words.get(str(index))
+        turns[index] = {
+            **turns[index],
+            **({"text": text} if text is not None else {"erased": True}),
+        }
+    return {**data, "conversation": turns}
+
+
+@dataclass
+class Contest:
+    at: datetime
+    reason: str | None  # None once erased
+
+
+def case_contests(*, case: Case) -> list[Contest]:
+    """Why the case was contested, each time, oldest first: the customer's
+    words, sealed, shown to whoever reviews the case."""
+    from reviews.services.subjects import subject_text_open  # services import selectors
+
+    rows = SubjectText.objects.filter(case=case, kind=SubjectText.Kind.CONTEST).order_by(
+        "created_at", "pk"
+    )
+    return [Contest(row.created_at, subject_text_open(row, subject=case.subject)) for row in rows]

@@ -22,6 +22,7 @@ from reviews.forms import ClaimForm, DecisionForm
 from reviews.models import Case, Queue, ReviewTask
 from reviews.selectors import (
     CaseForReviewer,
+    case_contests,
     case_decisions,
     case_for_reviewer,
     case_outcome_choices,
@@ -290,6 +291,9 @@ class CasePage:
                 confidence_pct=round(case.confidence * 100),
                 decisions=[] if second_review else None,
             )
+        # The customer's own words on why they contested: their input, shown blind too.
+        contested = any(entry.action == "case.contested" for entry in context["timeline"])
+        context["contests"] = case_contests(case=case) if contested else []
         if request.htmx:
             return render(request, "reviews/case.html#decision", context, status=status)
         if context["decisions"] is None:

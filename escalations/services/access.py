@@ -1,8 +1,9 @@
 """Data-subject access: everything about one subject, as one zip (GDPR art. 15).
 
 The zip holds ``subject.json`` (the subject, their contact details while not
-erased, each case with what the AI saw and said, why it was routed, every
-decision and appeal with its reasons and the customer's own statement),
+erased, each case with what the AI saw (the customer's own chat turns
+included) and said, why it was routed, why it was contested, every decision
+and appeal with its reasons and the customer's own statement),
 ``evidence/`` (the files the customer sent), and ``trail-bundle.zip``: the
 trail events of those cases as a filtered bundle that verifies offline
 (docs/bundle.md), so the subject can check that the record is the record.
@@ -20,6 +21,7 @@ from escalations.selectors import subject_by_reference
 from escalations.services.appeals import appeal_statement
 from escalations.services.evidence import evidence_read
 from reviews.models import Case, Decision
+from reviews.selectors import case_contests, case_input_opened
 from reviews.services.notices import notice_url
 from reviews.services.subjects import contact_open
 from workbench.services.export import ExportFilters, export_plan, trail_bundle
@@ -100,7 +102,11 @@ def subject_access_export(
                 "external_id": case.external_id,
                 "received_at": format_at(case.created_at),
                 "model": {"name": case.model_name, "version": case.model_version},
-                "input": case.input,
+                "input": case_input_opened(case=case),
+                "contested": [
+                    {"at": format_at(contest.at), "reason": contest.reason}
+                    for contest in case_contests(case=case)
+                ],
                 "output": case.output,
                 "confidence": case.confidence,
                 "explanation": case.explanation,

@@ -25,14 +25,14 @@ from escalations.selectors import (
 from escalations.services.evidence import evidence_check, evidence_discard, evidence_store
 from reviews.models import Case, ReviewTask, Subject
 from reviews.services.decisions import case_outcome_payload
-from reviews.services.notices import notice_url
+from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
-from reviews.services.subjects import contact_open, subject_open, subject_seal
+from reviews.services.subjects import subject_open, subject_seal
 from reviews.services.tasks import TaskError, task_locked_for
 from reviews.services.webhooks import case_webhook
 from workbench.errors import Conflict, Invalid, Unavailable
 from workbench.models import User
-from workbench.services.outbox import outbox_enqueue, webhook_enqueue
+from workbench.services.outbox import webhook_enqueue
 from workbench.services.trail import Actor, trail_append
 
 logger = logging.getLogger(__name__)
@@ -198,18 +198,28 @@ def _file(case: Case, statement: str, files, idempotency_key: str, stored: list[
             "due_at": due_at.isoformat(),
         },
     )
-    _email(
-        case,
-        subject,
-        topic="appeal.filed",
-        title=f"We received your appeal ({case.reference})",
-        body=(
-            f"We received your appeal of the decision {case.reference} on "
-            f"{_day(now)}.\n\nA person who had no part in the decision will look at it "
-            f"again. You will have an answer by {_day(due_at)}.\n\n"
-            f"Follow your appeal here: {notice_url(case)}\n"
-        ),
-    )
+    case.subject = subject
+
+    def filed() -> tuple[str, str]:
+        values = {
+            "reference": case.reference,
+            "filed": customer_date(now),
+            "due": customer_date(due_at),
+        }
+        return (
+            _("We received your appeal (%(reference)s)") % values,
+            _(
+                "We received your appeal of the decision %(reference)s on %(filed)s.\n\n"
+                "A person who had no part in the decision will look at it again. "
+                "You will have an answer by %(due)s."
+            )
+            % values
+            + "\n\n"
+            + _("Follow your appeal here: %(url)s") % {"url": notice_url(case)}
+            + "\n",
+        )
+
+    customer_email(case=case, topic="appeal.filed", compose=filed)
     return appeal
 
 
@@ -225,18 +235,6 @@ def _refusal(window) -> str:
 
 def _day(moment) -> str:
     return date_format(timezone.localtime(moment), "j F Y")
-
-
-def _email(case: Case, subject: Subject, *, topic: str, title: str, body: str) -> None:
-    """Tell the customer, through the outbox, when an email address is known."""
-    contact = contact_open(subject) or {}
-    if contact.get("email"):
-        outbox_enqueue(
-            channel="email",
-            topic=topic,
-            destination=contact["email"],
-            payload={"subject": title, "body": body},
-        )
 
 
 # --- The appeal reviewer ----------------------------------------------------------------------
@@ -365,16 +363,18 @@ def appeal_decide(
         "decided_at": now.isoformat(),
     }
     webhook_enqueue(system=case.system, topic="case.appeal_decided", payload=payload)
-    _email(
-        case,
-        case.subject,
-        topic="appeal.decided",
-        title=f"Your appeal has been decided ({case.reference})",
-        body=(
-            f"Your appeal of the decision {case.reference} was decided on {_day(now)}.\n\n"
-            f"Read the outcome and the reasons here: {notice_url(case)}\n"
-        ),
-    )
+
+    def decided() -> tuple[str, str]:
+        values = {"reference": case.reference, "decided": customer_date(now)}
+        return (
+            _("Your appeal has been decided (%(reference)s)") % values,
+            _("Your appeal of the decision %(reference)s was decided on %(decided)s.") % values
+            + "\n\n"
+            + _("Read the outcome and the reasons here: %(url)s") % {"url": notice_url(case)}
+            + "\n",
+        )
+
+    customer_email(case=case, topic="appeal.decided", compose=decided)
     return appeal
 
 

@@ -1,9 +1,12 @@
 """Erasure and legal holds (DESIGN §7).
 
-Erasing a subject destroys their key: contact details, appeal statements and
-evidence files, all sealed with it, become unreadable at once, and the files
-are deleted. The trail holds only digests and pseudonymous references, so it
-still verifies.
+Erasing a subject destroys their key: contact details, what they wrote (chat
+turns, contest reasons, appeal statements, feedback) and evidence files, all
+sealed with it, become unreadable at once; the sealed values are emptied too,
+the files deleted, and every copy made for sending (the emails in the outbox,
+with their delivery errors) or by their name (evidence file names) is cleared.
+The trail holds only digests and pseudonymous references, so it still
+verifies. What the AI system wrote about the case stays.
 """
 
 from dataclasses import dataclass
@@ -14,8 +17,10 @@ from django.utils import timezone
 from escalations.models import Appeal, Evidence, LegalHold
 from escalations.selectors import appeal_window, subject_by_reference, subject_holds
 from escalations.services.evidence import evidence_discard
-from reviews.models import Case, Subject
+from reviews.models import Case, Subject, SubjectText
+from reviews.services.subjects import contact_open, conversation_split
 from workbench.errors import Conflict, Invalid
+from workbench.services.outbox import outbox_erase
 from workbench.services.trail import Actor, trail_append
 
 _DATE = "%d %B %Y"
@@ -32,6 +37,8 @@ class Erased:
     appeals: int
     files: int
     already: bool = False
+    texts: int = 0  # what the customer wrote besides appeals: chat turns, contests, feedback
+    emails: int = 0
 
 
 def _locked(reference: str, system: str | None) -> Subject:
@@ -69,10 +76,14 @@ def subject_erase(*, reference: str, system: str | None = None, by: Actor) -> Er
                 f"case {case.reference} can be appealed until {window.closes_at:{_DATE}}",
                 "appeal_window_open",
             )
+    email = (contact_open(subject) or {}).get("email")
     evidence = Evidence.objects.filter(appeal__case__subject=subject)
     files = list(evidence.exclude(stored_as="").values_list("stored_as", flat=True))
-    evidence.update(stored_as="")
+    evidence.update(stored_as="", name="")  # the name is the customer's too
     appeals = Appeal.objects.filter(case__subject=subject).update(statement=None)
+    texts = SubjectText.objects.filter(subject=subject).update(sealed=None)
+    _unsealed_turns_clear(cases)
+    emails = outbox_erase(about=f"subject:{subject.pk}", destination=email)
     subject.key = None
     subject.contact = None
     subject.erased_at = now
@@ -86,11 +97,23 @@ def subject_erase(*, reference: str, system: str | None = None, by: Actor) -> Er
             "cases": len(cases),
             "appeals": appeals,
             "evidence_files": len(files),
+            "texts": texts,
+            "emails": emails,
         },
     )
     # The files go once the erasure is committed; the key is gone already.
     transaction.on_commit(lambda: evidence_discard(files))
-    return Erased(subject, len(cases), appeals, len(files))
+    return Erased(subject, len(cases), appeals, len(files), texts=texts, emails=emails)
+
+
+def _unsealed_turns_clear(cases: list[Case]) -> None:
+    """Cases stored before chat turns were sealed (or loaded around intake)
+    hold the customer's turns in their input: their text goes."""
+    for case in cases:
+        kept, words = conversation_split(case.input)
+        if words:
+            case.input = kept
+            case.save(update_fields=["input"])
 
 
 @transaction.atomic

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
+from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.tasks import TaskError, task_locked_for
 from reviews.services.webhooks import case_webhook
@@ -220,6 +222,29 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
     webhook_enqueue(
         system=case.system, topic="case.finalized", payload=case_outcome_payload(case, record)
     )
+    _customer_told(case)
+
+
+def _customer_told(case: Case) -> None:
+    """A person decided the case: the customer hears it by email, in their
+    language (the notice link says what and why, and how to appeal)."""
+
+    def compose() -> tuple[str, str]:
+        values = {"reference": case.reference, "date": customer_date(case.finalized_at)}
+        return (
+            _("Our decision on %(reference)s") % values,
+            _(
+                "A person has reviewed %(reference)s and made our decision on %(date)s. "
+                "An automated system assessed it first."
+            )
+            % values
+            + "\n\n"
+            + _("Read the decision, the reasons and how to appeal here: %(url)s")
+            % {"url": notice_url(case)}
+            + "\n",
+        )
+
+    customer_email(case=case, topic="case.decided", compose=compose)
 
 
 def case_outcome_payload(case: Case, decision: Decision | None = None) -> dict:

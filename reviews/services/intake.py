@@ -10,12 +10,20 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from reviews.models import Case, Policy, Queue, ReviewTask, Subject
+from reviews.models import Case, Policy, Queue, ReviewTask, Subject, SubjectText
 from reviews.routing import Facts, Route, route_evaluate
 from reviews.schemas import CaseIn
 from reviews.selectors import policy_active
 from reviews.services.notices import notice_token, notice_token_hash
-from reviews.services.subjects import contact_open, contact_seal
+from reviews.services.subjects import (
+    SubjectErased,
+    contact_open,
+    contact_seal,
+    conversation_split,
+    subject_key_ensure,
+    subject_key_new,
+    subject_text_seal,
+)
 from reviews.services.webhooks import case_webhook, cases_routed_webhooks
 from workbench.db import bulk_insert
 from workbench.errors import Conflict, Invalid, NotFound, WorkbenchError
@@ -105,20 +113,30 @@ def case_ingest_batch(
     return results  # type: ignore[return-value]
 
 
+STORE_ATTEMPTS = 5
+
+
 def _store_settling_races(system, policy, pending) -> list[tuple[int, IngestResult]]:
-    # Two ingesters may both find a case (or subject) new and both insert it:
-    # the unique constraint stops the second, which then looks again and
-    # answers 200 or 409. Two batches updating the same subjects may deadlock:
-    # PostgreSQL aborts one, which runs again. No lock is held while cases
-    # are written; the chain head is locked only for the last step.
-    for attempt in range(5):
+    # Subjects are created with INSERT ... ON CONFLICT DO NOTHING, so a subject
+    # two batches both find new never fails either. Two ingesters may also
+    # both find a case new and both insert it: the unique constraint stops the
+    # second (once the first has committed), whose whole attempt rolls back;
+    # the next attempt sees the first's cases (200 or 409) and inserts its own
+    # with ON CONFLICT DO NOTHING, so that a third writer cannot make it fail
+    # again: what it finds taken it answers 200 or 409 too. Two batches
+    # updating the same subjects may deadlock: PostgreSQL aborts one, which
+    # runs again. No lock is held while cases are written; the chain head is
+    # locked only for the last step.
+    careful = False
+    for attempt in range(STORE_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _store(system, policy, pending)
+                return _store(system, policy, pending, careful=careful)
         except (IntegrityError, OperationalError) as exc:
             retry = isinstance(exc, IntegrityError) or _is_deadlock(exc)
-            if not retry or attempt == 4:
+            if not retry or attempt == STORE_ATTEMPTS - 1:
                 raise
+            careful = careful or isinstance(exc, IntegrityError)
     raise AssertionError("unreachable")
 
 
@@ -161,7 +179,12 @@ def json_digest(value) -> str:
 
 
 def _body_digest(item: CaseIn) -> str:
-    return json_digest(item.model_dump(mode="json"))
+    body = item.model_dump(mode="json")
+    # A key added to the body later counts only when given, so that a case
+    # submitted before it existed is the same body again (200, not 409).
+    if not body.get("explanation_customer"):
+        body.pop("explanation_customer", None)
+    return json_digest(body)
 
 
 def _route(item: CaseIn, policy: Policy, *, stopped: bool) -> Route:
@@ -184,19 +207,108 @@ def _route(item: CaseIn, policy: Policy, *, stopped: bool) -> Route:
 
 
 def _store(
-    system: AISystem, policy: Policy, pending: dict[str, _Pending]
+    system: AISystem, policy: Policy, pending: dict[str, _Pending], *, careful: bool = False
 ) -> list[tuple[int, IngestResult]]:
     if AISystem.objects.filter(pk=system.pk, stopped=True).exists():
         for entry in pending.values():
             entry.route = _route(entry.item, policy, stopped=True)
 
     done: list[tuple[int, IngestResult]] = []
+    fresh = _answer_existing(system, list(pending.values()), done)
+    if not fresh:
+        return done
+
+    # The customer's words leave the input here: routing has read them; they
+    # are kept sealed with the subject's key (SubjectText), never in the case.
+    split = {entry.item.external_id: conversation_split(entry.item.input) for entry in fresh}
+    keyed = {e.item.subject.reference for e in fresh if split[e.item.external_id][1]}
+    subjects = _subjects_upsert(system, [entry.item for entry in fresh], keyed=keyed)
+    queues = {
+        q.slug: q
+        for q in Queue.objects.filter(system=system, slug__in={e.route.queue for e in fresh})
+    }
+    references = _unique_references(len(fresh))
+    now = timezone.now()
+    built: list[tuple[_Pending, Case, ReviewTask | None]] = []
+    for entry, reference in zip(fresh, references, strict=True):
+        item, route = entry.item, entry.route
+        case = Case(
+            reference=reference,
+            system=system,
+            external_id=item.external_id,
+            kind=item.kind,
+            subject=subjects[item.subject.reference],
+            model_name=item.model.name,
+            model_version=item.model.version,
+            input=split[item.external_id][0],
+            output=item.output.model_dump(mode="json"),
+            confidence=item.confidence,
+            explanation=item.explanation,
+            explanation_customer=item.explanation_customer,
+            metadata=item.metadata,
+            body_digest=entry.digest,
+            policy=policy,
+            route=route.as_dict(),
+            notice_token_hash=notice_token_hash(notice_token(reference)),
+        )
+        task = None
+        if route.needs_human:
+            case.status = Case.Status.PENDING_REVIEW
+            queue = queues[route.queue]
+            task = ReviewTask(
+                case=case,
+                kind=route.task_kind,
+                queue=queue,
+                priority=route.priority,
+                due_at=now + timedelta(hours=queue.sla_hours),
+            )
+        else:
+            case.status = Case.Status.FINALIZED
+            case.final_outcome = item.output.outcome
+            case.decided_by = Case.DecidedBy.AI
+            case.finalized_at = now
+        built.append((entry, case, task))
+    if careful:
+        built = _cases_insert_new(system, built, done)
+    else:
+        bulk_insert([case for _, case, _ in built])
+    trail = trail_prepare(
+        [
+            event
+            for entry, case, _ in built
+            for event in _intake_events(system, case, entry.item, entry.route)
+        ]
+    )
+    bulk_insert([task for _, _, task in built if task is not None])
+    bulk_insert(
+        [
+            subject_text_seal(
+                subject=case.subject, kind=SubjectText.Kind.CONVERSATION, value=words, case=case
+            )
+            for _, case, _ in built
+            if (words := split[case.external_id][1]) and case.subject.key is not None
+        ]
+    )  # an erased subject's words are not kept: there is no key to seal them with
+    cases_routed_webhooks(system=system, cases=[case for _, case, _ in built])
+    trail_append_many(trail)  # last: the chain head stays locked until commit
+    done += [(entry.index, IngestResult(201, case=case)) for entry, case, _ in built]
+    return done
+
+
+def _answer_existing(
+    system: AISystem, entries: list[_Pending], done: list[tuple[int, IngestResult]]
+) -> list[_Pending]:
+    """Answer the entries whose external_id is taken (200: the same body
+    again; 409: another body) into ``done``; return the others."""
     existing = {
         case.external_id: case
-        for case in Case.objects.filter(system=system, external_id__in=list(pending))
+        for case in Case.objects.filter(
+            system=system, external_id__in=[entry.item.external_id for entry in entries]
+        )
     }
     fresh = []
-    for external_id, entry in pending.items():
+    for entry in entries:
+        external_id = entry.item.external_id
         case = existing.get(external_id)
         if case is None:
             fresh.append(entry)
@@ -208,66 +320,23 @@ def _store(
                 f"(case {case.reference})"
             )
             done.append((entry.index, IngestResult(409, error=conflict)))
-    if not fresh:
-        return done
+    return fresh
 
-    subjects = _subjects_upsert(system, [entry.item for entry in fresh])
-    queues = {
-        q.slug: q
-        for q in Queue.objects.filter(system=system, slug__in={e.route.queue for e in fresh})
-    }
-    references = _unique_references(len(fresh))
-    now = timezone.now()
-    cases, tasks, trail = [], [], []
-    for entry, reference in zip(fresh, references, strict=True):
-        item, route = entry.item, entry.route
-        case = Case(
-            reference=reference,
-            system=system,
-            external_id=item.external_id,
-            kind=item.kind,
-            subject=subjects[item.subject.reference],
-            model_name=item.model.name,
-            model_version=item.model.version,
-            input=item.input,
-            output=item.output.model_dump(mode="json"),
-            confidence=item.confidence,
-            explanation=item.explanation,
-            metadata=item.metadata,
-            body_digest=entry.digest,
-            policy=policy,
-            route=route.as_dict(),
-            notice_token_hash=notice_token_hash(notice_token(reference)),
-        )
-        if route.needs_human:
-            case.status = Case.Status.PENDING_REVIEW
-            queue = queues[route.queue]
-            tasks.append(
-                ReviewTask(
-                    case=case,
-                    kind=route.task_kind,
-                    queue=queue,
-                    priority=route.priority,
-                    due_at=now + timedelta(hours=queue.sla_hours),
-                )
-            )
-        else:
-            case.status = Case.Status.FINALIZED
-            case.final_outcome = item.output.outcome
-            case.decided_by = Case.DecidedBy.AI
-            case.finalized_at = now
-        cases.append(case)
-        trail += _intake_events(system, case, item, route)
-    trail = trail_prepare(trail)
-    bulk_insert(cases)
-    bulk_insert(tasks)
-    cases_routed_webhooks(system=system, cases=cases)
-    trail_append_many(trail)  # last: the chain head stays locked until commit
-    done += [
-        (entry.index, IngestResult(201, case=case))
-        for entry, case in zip(fresh, cases, strict=True)
-    ]
-    return done
+
+def _cases_insert_new(system: AISystem, built: list, done: list) -> list:
+    """Insert the cases with ON CONFLICT DO NOTHING and keep those inserted.
+    A case skipped because another writer committed its external_id first
+    (PostgreSQL waits for that writer before deciding) is answered 200 or 409
+    like any resubmission. A case skipped for another reason (its random
+    reference was taken meanwhile) makes the attempt start again."""
+    Case.objects.bulk_create([case for _, case, _ in built], batch_size=500, ignore_conflicts=True)
+    inserted = set(
+        Case.objects.filter(pk__in=[case.pk for _, case, _ in built]).values_list("pk", flat=True)
+    )
+    skipped = [entry for entry, case, _ in built if case.pk not in inserted]
+    if _answer_existing(system, skipped, done):
+        raise IntegrityError("a case reference was taken by another writer")
+    return [row for row in built if row[1].pk in inserted]
 
 
 def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> list[TrailEntry]:
@@ -306,35 +375,73 @@ def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> 
     ]
 
 
-def _subjects_upsert(system: AISystem, items: list[CaseIn]) -> dict[str, Subject]:
+def _subjects_upsert(
+    system: AISystem, items: list[CaseIn], *, keyed: set[str] = frozenset()
+) -> dict[str, Subject]:
     """The subjects of ``items`` by reference, creating the new ones. The
     latest contact details and locale given for a subject win; a subject is
-    written only when they changed."""
+    written only when they changed. The subjects in ``keyed`` (whose
+    customer wrote something) get a key if they have none, unless erased."""
     latest = {item.subject.reference: item.subject for item in items}
     subjects = {
         s.reference: s for s in Subject.objects.filter(system=system, reference__in=list(latest))
     }
     created = []
     for reference, given in sorted(latest.items()):  # one order for every writer
-        contact = {k: v for k, v in (("name", given.name), ("email", given.email)) if v}
         subject = subjects.get(reference)
         if subject is None:
             subject = Subject(system=system, reference=reference, locale=given.locale)
+            contact = _contact(given)
             if contact:
                 contact_seal(subject, contact)
+            elif reference in keyed:
+                subject.key = subject_key_new()
             subjects[reference] = subject
             created.append(subject)
             continue
-        if subject.erased_at is not None:
-            continue
-        fresh_contact = bool(contact) and contact != contact_open(subject)
-        if fresh_contact or subject.locale != given.locale:
-            subject.locale = given.locale
-            if fresh_contact:
-                contact_seal(subject, contact)
-            subject.save(update_fields=["locale", "key", "contact"])
-    Subject.objects.bulk_create(created, batch_size=500)
+        _subject_refresh(subject, given, keyed=reference in keyed)
+    if created:
+        # INSERT ... ON CONFLICT DO NOTHING: a batch that creates the same new
+        # subject at the same time wins (PostgreSQL waits for it to commit),
+        # and its row is read back with the others, which sets their ids.
+        Subject.objects.bulk_create(created, batch_size=500, ignore_conflicts=True)
+        stored = Subject.objects.filter(
+            system=system, reference__in=[subject.reference for subject in created]
+        )
+        for subject in stored:
+            mine = subjects[subject.reference]
+            subjects[subject.reference] = subject
+            if mine.key is None or bytes(subject.key or b"") != bytes(mine.key):
+                # The other batch's row, or one without a key: the details
+                # given here are the latest, as for any subject found.
+                _subject_refresh(
+                    subject, latest[subject.reference], keyed=subject.reference in keyed
+                )
     return subjects
+
+
+def _subject_refresh(subject: Subject, given, *, keyed: bool = False) -> None:
+    """Write the contact details and locale given for an existing subject
+    when they changed (never for an erased one)."""
+    if subject.erased_at is not None:
+        return
+    contact = _contact(given)
+    fresh_contact = bool(contact) and contact != contact_open(subject)
+    if fresh_contact or keyed:
+        # Never a key of our own over one another writer has just set.
+        try:
+            subject_key_ensure(subject)
+        except SubjectErased:
+            return  # erased meanwhile: nothing of theirs is kept from now on
+    if fresh_contact or subject.locale != given.locale:
+        subject.locale = given.locale
+        if fresh_contact:
+            contact_seal(subject, contact)
+        subject.save(update_fields=["locale", "contact"])
+
+
+def _contact(given) -> dict:
+    return {k: v for k, v in (("name", given.name), ("email", given.email)) if v}
 
 
 def _unique_references(count: int) -> list[str]:
@@ -353,7 +460,7 @@ def _unique_references(count: int) -> list[str]:
 @transaction.atomic
 def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor) -> Case:
     """Flag a case as contested: it goes to a person (DESIGN §4)."""
-    # Lock order as everywhere: the case's open tasks, then the case, then the head.
+    # Lock order as everywhere: the case's open tasks, the case, the subject, the head.
     live = [ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]
     open_tasks = list(
         ReviewTask.objects.select_for_update()
@@ -373,6 +480,18 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
             f"case {reference} is {case.status.replace('_', ' ')}; it is with an appeal already",
             "under_appeal",
         )
+    # The reason is the customer's words (relayed by the system or an
+    # agent): sealed with their key for the case's reviewer; the trail holds
+    # its digest. An erased subject's reason is not kept.
+    subject = Subject.objects.select_for_update().get(pk=case.subject_id)
+    words = None
+    try:
+        subject_key_ensure(subject)
+        words = subject_text_seal(
+            subject=subject, kind=SubjectText.Kind.CONTEST, value=reason, case=case
+        )
+    except SubjectErased:
+        pass
     reason_digest = hashlib.sha256(reason.encode()).hexdigest()
     data = {"reason_sha256": reason_digest, "previous_status": case.status}
     if case.status == Case.Status.FINALIZED:
@@ -391,6 +510,8 @@ def case_contest(*, system: AISystem, reference: str, reason: str, actor: Actor)
     else:
         ReviewTask.objects.filter(pk__in=open_tasks).update(priority=20)
     data["status"] = case.status
+    if words is not None:
+        words.save()
     trail_append(
         action="case.contested", actor=actor, case=case.reference, system=system.slug, data=data
     )

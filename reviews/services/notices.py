@@ -11,8 +11,14 @@ import base64
 import hashlib
 import hmac
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import pgettext
+
+from workbench.services.outbox import outbox_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +50,40 @@ def notice_url(case) -> str:
         )
         token = notice_token(case.reference)
     return f"{settings.WORKBENCH_BASE_URL}/notice/{token}/"
+
+
+def customer_language(locale: str | None) -> str:
+    """The language a customer reads: their locale where there is a
+    translation (``es-MX`` → ``es``), else the default (``settings.LANGUAGE_CODE``),
+    whatever the locale says (one that exists nowhere included)."""
+    try:
+        return translation.get_supported_language_variant(locale or settings.LANGUAGE_CODE)
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def customer_date(moment) -> str:
+    """A date as the customer's notice writes it, in the active language."""
+    return date_format(timezone.localtime(moment), pgettext("date format", "j F Y"))
+
+
+def customer_email(*, case, topic: str, compose: Callable[[], tuple[str, str]]):
+    """Write the customer an email about ``case``, through the outbox, in
+    the caller's transaction, when an address is known (none once erased).
+    ``compose()`` runs in the customer's language and returns the subject
+    line and the body. The message is tagged with the subject, so that
+    erasure finds it (``outbox_erase``)."""
+    from reviews.services.subjects import contact_open  # the services package imports this
+
+    subject = case.subject
+    email = (contact_open(subject) or {}).get("email")
+    if not email:
+        return None
+    with translation.override(customer_language(subject.locale)):
+        title, body = compose()
+    return outbox_enqueue(
+        channel="email",
+        topic=topic,
+        destination=email,
+        payload={"subject": str(title), "body": str(body), "about": f"subject:{subject.pk}"},
+    )

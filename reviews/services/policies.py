@@ -10,6 +10,7 @@ from django.db import transaction
 
 from reviews.models import Case, Policy, Queue
 from reviews.routing import Facts, PolicyInvalid, policy_validate, route_evaluate
+from reviews.selectors import case_input_opened
 from reviews.services.reason_codes import reason_codes_load
 from workbench.models import AISystem, Role
 from workbench.services.trail import Actor, trail_append
@@ -212,14 +213,16 @@ FACT_FIELDS = (
     "model_name",
     "model_version",
     "explanation",
+    "subject",  # the sealed customer words are opened with its key
 )
 
 
 def case_facts(case: Case) -> Facts:
-    """What the rules see of a stored case (as at its intake)."""
+    """What the rules saw of a stored case at its intake: the customer's
+    words come back from where they are sealed (gone once erased)."""
     return Facts(
         kind=case.kind,
-        input=case.input,
+        input=case_input_opened(case=case),
         output=case.output,
         confidence=case.confidence,
         metadata=case.metadata,

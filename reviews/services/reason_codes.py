@@ -12,6 +12,7 @@ from django.db import transaction
 
 from reviews.models import Case, ReasonCode
 from reviews.selectors import case_reason_choices
+from reviews.wording import LOCALE, wording_split
 from workbench.errors import Invalid
 from workbench.models import AISystem
 from workbench.services.trail import Actor, trail_append
@@ -19,6 +20,16 @@ from workbench.services.trail import Actor, trail_append
 CODE_MAX_LENGTH = 32  # Decision.reason_code and ReasonIn.code hold 32
 CUSTOMER_TEXT_MAX_LENGTH = 1000
 FIELDS = ("code", "description", "customer_text")
+# Optional, for the customer's notice: the ground of the reason (a plan
+# provision, a terms clause, a statute) and what the decision relied on. Each
+# customer text may be given per locale: as ``{locale: text}``, or in CSV as a
+# column of its own, ``customer_text_es``.
+OPTIONAL = ("ground", "explanation")
+WORDED = ("customer_text", *OPTIONAL)
+OPTIONAL_MAX_LENGTH = 2000
+LOCALIZED = re.compile(
+    r"^(customer_text|ground|explanation)_([A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*)$"
+)
 # A row may say where it came from; without it, row i is line i + 2 (after a header).
 LINE_KEY = "line"
 
@@ -61,12 +72,14 @@ class ReasonCodesInvalid(Invalid):
 @transaction.atomic
 def reason_codes_load(*, system: AISystem, rows: list[dict], actor: Actor) -> LoadResult:
     """Replace ``system``'s reason-code catalog with ``rows`` (``code``,
-    ``description``, ``customer_text``; optionally ``line``, where the row is
-    in its file). Every row is checked first and a file with any bad row is
-    refused whole. Codes are created or updated; codes missing from the file
-    are deactivated, not deleted, as old decisions refer to them. One trail
-    event records a load that changed something; loading the catalog as it
-    stands changes nothing and records nothing."""
+    ``description``, ``customer_text``; optionally ``ground``, ``explanation``,
+    per-locale texts (``customer_text_es``, or any customer text as
+    ``{locale: text}``) and ``line``, where the row is in its file). Every
+    row is checked first and a file with any bad row is refused whole. Codes
+    are created or updated; codes missing from the file are deactivated, not
+    deleted, as old decisions refer to them. One trail event records a load
+    that changed something; loading the catalog as it stands changes nothing
+    and records nothing."""
     entries = _validate(rows)
     digest = catalog_digest(entries)
 
@@ -104,7 +117,9 @@ def reason_codes_load(*, system: AISystem, rows: list[dict], actor: Actor) -> Lo
         return result
 
     ReasonCode.objects.bulk_create(to_create)
-    ReasonCode.objects.bulk_update(to_update, ["description", "customer_text", "active"])
+    ReasonCode.objects.bulk_update(
+        to_update, ["description", "customer_text", *OPTIONAL, "translations", "active"]
+    )
     ReasonCode.objects.bulk_update(to_deactivate, ["active"])
     trail_append(
         action="system.reason_codes_loaded",
@@ -121,16 +136,26 @@ def reason_codes_load(*, system: AISystem, rows: list[dict], actor: Actor) -> Lo
     return result
 
 
-def catalog_digest(entries: list[dict[str, str]]) -> str:
+def catalog_digest(entries: list[dict]) -> str:
     """SHA-256 of the normalized catalog: fields trimmed, line ends as ``\\n``,
     rows sorted by code, as canonical JSON. Reordering a file or re-saving it
     with other line ends gives the same digest; changing any wording does not."""
-    canonical = sorted([e["code"], e["description"], e["customer_text"]] for e in entries)
-    body = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"))
+    canonical = sorted(
+        [e["code"], e["description"], e["customer_text"]]
+        # The optional texts count only when given, so a catalog without
+        # them keeps the digest it had before they existed.
+        + (
+            [e.get("ground", ""), e.get("explanation", ""), e.get("translations", {})]
+            if e.get("ground") or e.get("explanation") or e.get("translations")
+            else []
+        )
+        for e in entries
+    )
+    body = json.dumps(canonical, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _validate(rows: list[dict]) -> list[dict[str, str]]:
+def _validate(rows: list[dict]) -> list[dict]:
     if not rows:
         raise Invalid(
             "the reason-code file has no codes; a catalog cannot be emptied by loading "
@@ -155,39 +180,75 @@ def _validate(rows: list[dict]) -> list[dict[str, str]]:
     return entries
 
 
-def reason_code_row_problems(row: dict) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def reason_code_row_problems(row: dict) -> tuple[dict, list[tuple[str, str]]]:
     """One catalog row trimmed, and what is wrong with it as (field, message)
     pairs (a CSV file's rows and a policy's ``reason_codes:`` alike)."""
     problems = [
-        (str(name), "unknown field; a row has code, description and customer_text")
-        for name in sorted(set(row) - {*FIELDS, LINE_KEY}, key=str)
+        (
+            str(name),
+            "unknown field; a row has code, description and customer_text, and may have "
+            "ground, explanation and per-locale texts such as customer_text_es",
+        )
+        for name in sorted(set(row) - {*FIELDS, *OPTIONAL, LINE_KEY}, key=str)
+        if not (isinstance(name, str) and LOCALIZED.match(name))
     ]
-    entry = {}
-    for name in FIELDS:
-        value = row.get(name)
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            problems.append((name, f"must be text, not {type(value).__name__}"))
-            value = ""
-        entry[name] = value.replace("\r\n", "\n").replace("\r", "\n").strip()
-        if not entry[name]:
-            problems.append((name, "required"))
-        elif CONTROL.search(entry[name]):
-            problems.append((name, "contains a control character"))
+    # Per-locale texts, from {locale: text} values or customer_text_es columns.
+    row, translations = dict(row), {}
+    for name in WORDED:
+        if isinstance(row.get(name), dict):
+            row[name], others = wording_split(row[name])
+            for locale, text in others.items():
+                translations.setdefault(locale, {})[name] = text
+    for name, value in list(row.items()):
+        match = isinstance(name, str) and LOCALIZED.match(name)
+        if match and value not in (None, ""):
+            translations.setdefault(match[2].replace("_", "-").lower(), {})[match[1]] = value
 
-    code, text = entry["code"], entry["customer_text"]
+    entry: dict = {}
+    for name in (*FIELDS, *OPTIONAL):
+        entry[name] = _text(row.get(name), name, problems, required=name in FIELDS)
+    for locale, texts in sorted(translations.items()):
+        if not LOCALE.match(locale):
+            problems.append((f"customer_text_{locale}", "not a locale (e.g. es, es-MX)"))
+        for name in list(texts):
+            texts[name] = _text(texts[name], f"{name}_{locale}", problems, required=False)
+    entry["translations"] = {
+        locale: {name: text for name, text in texts.items() if text}
+        for locale, texts in sorted(translations.items())
+        if any(texts.values())
+    }
+
+    code = entry["code"]
     if len(code) > CODE_MAX_LENGTH:
         problems.append(("code", f"{len(code)} characters; at most {CODE_MAX_LENGTH}"))
     elif code and not CODE_SHAPE.match(code):
         problems.append(("code", "must not contain spaces"))
-    if len(text) > CUSTOMER_TEXT_MAX_LENGTH:
-        problems.append(
-            ("customer_text", f"{len(text)} characters; at most {CUSTOMER_TEXT_MAX_LENGTH}")
-        )
-    if MARKUP.search(text):
-        problems.append(("customer_text", "must be plain text, without markup (tags or entities)"))
+    customer_texts = [("customer_text", entry["customer_text"], CUSTOMER_TEXT_MAX_LENGTH)]
+    customer_texts += [(name, entry[name], OPTIONAL_MAX_LENGTH) for name in OPTIONAL]
+    for locale, texts in entry["translations"].items():
+        for name, text in texts.items():
+            limit = CUSTOMER_TEXT_MAX_LENGTH if name == "customer_text" else OPTIONAL_MAX_LENGTH
+            customer_texts.append((f"{name}_{locale}", text, limit))
+    for name, text, limit in customer_texts:
+        if len(text) > limit:
+            problems.append((name, f"{len(text)} characters; at most {limit}"))
+        if MARKUP.search(text):
+            problems.append((name, "must be plain text, without markup (tags or entities)"))
     return entry, problems
+
+
+def _text(value, name: str, problems: list, *, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        problems.append((name, f"must be text, not {type(value).__name__}"))
+        value = ""
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not value and required:
+        problems.append((name, "required"))
+    elif CONTROL.search(value):
+        problems.append((name, "contains a control character"))
+    return value
 
 
 def reason_code_problem(*, case: Case, code: str) -> dict | None:
@@ -210,15 +271,25 @@ def reason_code_save(
     code: str,
     description: str,
     customer_text: str,
+    ground: str = "",
+    explanation: str = "",
     active: bool = True,
     actor: Actor,
 ) -> ReasonCode:
-    """Create or change one code of ``system``'s catalog (the admin's edit).
-    The same checks as a loaded file; one trail event naming who changed
-    what (field names), none when nothing changed."""
+    """Create or change one code of ``system``'s catalog (the admin's edit),
+    in the catalog's default wording (its translations are kept as they
+    are). The same checks as a loaded file; one trail event naming who
+    changed what (field names), none when nothing changed."""
     entry, problems = reason_code_row_problems(
-        {"code": code, "description": description, "customer_text": customer_text}
+        {
+            "code": code,
+            "description": description,
+            "customer_text": customer_text,
+            "ground": ground,
+            "explanation": explanation,
+        }
     )
+    entry.pop("translations")
     if problems:
         raise Invalid(
             "the reason code is invalid",
@@ -230,7 +301,7 @@ def reason_code_save(
     created = row is None
     if created:
         row = ReasonCode.objects.create(system=system, **wanted)
-        changed = sorted(wanted)
+        changed = sorted(name for name, value in wanted.items() if value != "")
     else:
         changed = sorted(name for name, value in wanted.items() if getattr(row, name) != value)
         if not changed:

@@ -189,16 +189,19 @@ def test_a_customer_appeals_and_an_independent_reviewer_overturns_the_denial(
     )
     assert body["reasons"] == [{"code": None, "text": REASONS}]
 
-    # The customer: one email when the appeal was filed, one when it was decided.
-    emails = emails_sent(count=2)
+    # The customer: one email when the reviewer decided the case, one when
+    # the appeal was filed, one when it was decided.
+    emails = emails_sent(count=3)
     assert [(e.topic, e.destination, e.status) for e in emails] == [
+        ("case.decided", "ana@example.org", OutboxMessage.Status.SENT),
         ("appeal.filed", "ana@example.org", OutboxMessage.Status.SENT),
         ("appeal.decided", "ana@example.org", OutboxMessage.Status.SENT),
     ]
     assert [(m.to, m.extra_headers["X-Workbench-Topic"]) for m in mailoutbox] == [
+        (["ana@example.org"], "case.decided"),
         (["ana@example.org"], "appeal.filed"),
         (["ana@example.org"], "appeal.decided"),
     ]
-    assert notice_link("http://testserver", case) in mailoutbox[1].body
+    assert notice_link("http://testserver", case) in mailoutbox[2].body
 
     assert trail_verify().ok

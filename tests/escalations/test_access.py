@@ -71,3 +71,18 @@ def test_the_command_writes_the_zip(system, alice, tmp_path):
     assert "subject.json" in zipfile.ZipFile(target).namelist()
     with pytest.raises(CommandError, match="no subject"):
         call_command("subject_access", "NOBODY")
+
+
+def test_a_chat_customer_gets_their_own_turns_and_why_they_contested(chat_system, dana):
+    payload = factories.chat_payload(1, text="Where is my parcel 4711?")
+    case = factories.ingest(chat_system, payload)
+    api = factories.api_client(chat_system)
+    reason = "The customer says the parcel never came."
+    api.post(f"/api/v1/cases/{case.reference}/contest", {"reason": reason}, "application/json")
+
+    response = client_for(dana).post("/subjects/access/", {"reference": case.subject.reference})
+    (only,) = json.loads(subject_zip(response).read("subject.json"))["cases"]
+    assert only["input"]["conversation"] == [
+        {"role": "customer", "text": "Where is my parcel 4711?"}
+    ]
+    assert [contest["reason"] for contest in only["contested"]] == [reason]

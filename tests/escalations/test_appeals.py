@@ -353,3 +353,28 @@ def test_the_case_api_reports_the_appeal_as_it_goes(system, alice, carol):
     assert (body["status"], body["outcome"]) == ("appeal_decided", "approve")
     assert body["appeal"]["status"] == "decided"
     assert (body["appeal"]["outcome"], body["appeal"]["final_outcome"]) == ("overturned", "approve")
+
+
+@pytest.mark.parametrize(
+    ("locale", "filed", "decided"),
+    [
+        ("es-MX", "Hemos recibido su recurso", "Se ha resuelto su recurso"),
+        ("en", "We received your appeal", "Your appeal has been decided"),
+        ("tlh", "We received your appeal", "Your appeal has been decided"),  # no such language
+    ],
+)
+def test_the_appeal_emails_are_in_the_customers_language(
+    system, alice, carol, locale, filed, decided
+):
+    subject = {"reference": "MBR-1", "email": "ana@example.org", "locale": locale}
+    case = decided_case(system, alice, subject=subject)
+    file(case)
+    task = task_claim_next(user=carol)
+    open_and_decide(task, carol, outcome="upheld")
+    emails = {m.topic: m.payload for m in OutboxMessage.objects.filter(channel="email")}
+    assert emails["appeal.filed"]["subject"].startswith(filed)
+    assert emails["appeal.decided"]["subject"].startswith(decided)
+    if locale.startswith("es"):
+        # Dates as the Spanish notice writes them; not a word of the English.
+        assert " de 20" in emails["appeal.filed"]["body"]
+        assert "appeal" not in emails["appeal.filed"]["body"].replace("/notice/", "")

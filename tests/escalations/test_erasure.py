@@ -140,3 +140,47 @@ def test_the_legal_hold_command_places_and_lifts(system, alice, capsys):
         TrailEvent.objects.filter(action__startswith="subject.").values_list("action", flat=True)
     )
     assert actions == ["subject.hold_placed", "subject.hold_lifted"]
+
+
+def test_erasure_clears_the_customers_turns_of_a_case_stored_before_they_were_sealed(
+    chat_system,
+):
+    from reviews.models import Case, SubjectText
+    from reviews.selectors import case_input_opened
+
+    case = factories.ingest(chat_system, factories.chat_payload(1, text="Where is my order?"))
+    assert case.status == "finalized"
+    # As an older version stored it: the words in the input, nothing sealed.
+    SubjectText.objects.filter(case=case).delete()
+    legacy = [{"role": "customer", "text": "Legacy words"}, {"role": "assistant", "text": "Hi"}]
+    Case.objects.filter(pk=case.pk).update(input={"conversation": legacy})
+    assert case_input_opened(case=Case.objects.get(pk=case.pk))["conversation"] == legacy
+
+    with time_machine.travel(case.finalized_at + timedelta(days=185)):
+        subject_erase(reference=case.subject.reference, by=ACTOR)
+
+    case = Case.objects.get(pk=case.pk)
+    assert case.input == {"conversation": [{"role": "customer"}, legacy[1]]}
+    opened = case_input_opened(case=case)["conversation"]
+    assert opened == [{"role": "customer", "erased": True}, legacy[1]]
+
+
+def test_erasure_empties_the_customers_emails_and_stops_those_not_sent(system, alice, settings):
+    from workbench.models import DeliveryAttempt, OutboxMessage
+
+    settings.EMAIL_BACKEND = "tests.escalations.test_erasure_dump.RefusingBackend"
+    case = decided_case(system, alice)  # a person decided: the customer is told
+    email = OutboxMessage.objects.get(channel="email")
+    assert email.topic == "case.decided" and email.destination == "ana@example.org"
+    from workbench.services.outbox import outbox_deliver
+
+    outbox_deliver(message_id=email.pk)  # bounces, naming the address
+    assert "ana@example.org" in DeliveryAttempt.objects.get(message=email).error
+    with time_machine.travel(case.finalized_at + timedelta(days=185)):
+        erased = subject_erase(reference=case.subject.reference, by=ACTOR)
+
+    assert erased.emails == 1
+    email.refresh_from_db()
+    assert (email.destination, email.payload, email.status) == ("", {"erased": True}, "failed")
+    assert "ana@example.org" not in email.last_error
+    assert "ana@example.org" not in DeliveryAttempt.objects.get(message=email).error

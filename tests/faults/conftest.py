@@ -197,9 +197,11 @@ class AppProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        """SIGTERM (a worker's warm shutdown: it finishes its tasks), then SIGKILL."""
+        """SIGTERM (a worker's warm shutdown: it finishes its tasks), then SIGKILL.
+        To the leader only: Celery's pool processes take SIGTERM as the
+        default (they die at once, mid-task); the leader stops them in turn."""
         if self.alive():
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.kill(self.process.pid, signal.SIGTERM)
             with suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=30)
         self.kill()

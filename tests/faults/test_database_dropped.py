@@ -97,7 +97,9 @@ def assert_decided_once(task: ReviewTask) -> None:
     assert Case.objects.get(pk=task.case_id).status == Case.Status.FINALIZED
     assert Decision.objects.filter(task=task).count() == 1
     assert TrailEvent.objects.filter(action="case.decided").count() == 1
-    assert OutboxMessage.objects.count() == 1
+    # One webhook to the AI system, one email to the customer, written with it.
+    assert OutboxMessage.objects.filter(channel="webhook").count() == 1
+    assert OutboxMessage.objects.filter(channel="email", topic="case.decided").count() == 1
     assert trail_verify().ok
 
 

@@ -55,7 +55,7 @@ def test_a_worker_killed_mid_delivery_and_mid_checkpoint_loses_nothing(
     # --- Killed while the receiver holds the webhook: the whole worker, at once.
     first = processes.worker(broker.url)
     decide_next(reviewer)
-    message = OutboxMessage.objects.get()
+    message = OutboxMessage.objects.get(channel="webhook")  # beside the customer's email
     wait_for(holding_receiver.arrived.is_set, timeout=30, what="the webhook to be in flight")
     first.kill()
     killed_at = time.monotonic()

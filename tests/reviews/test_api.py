@@ -809,3 +809,82 @@ def test_each_api_key_has_its_own_rate_limit(system, settings):
     assert refused.headers["Retry-After"] == "60"
     # Another key of the same system is not held back.
     assert other.get("/api/v1/cases/WB-NONE-NONE").status_code == 404
+
+
+# --- What the customer wrote, and what they read (issue 13) ---------------------------------
+
+
+def test_the_ai_system_may_send_an_explanation_for_the_customer_as_text_or_per_locale(
+    api_client,
+):
+    for n, value in ((1, "The amount was above the plan's limit."), (2, {"en": "A", "es": "B"})):
+        response = post(api_client, factories.claim_payload(n, explanation_customer=value))
+        assert response.status_code == 201, response.content
+        assert (
+            Case.objects.get(reference=response.json()["reference"]).explanation_customer == value
+        )
+    schema = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]["CaseIn"]
+    assert "explanation_customer" in schema["properties"]
+    assert "explanation_customer" not in schema.get("required", [])
+
+
+@pytest.mark.parametrize(
+    "value", [{"english": "x"}, {"es": 5}, "<b>bold</b>", "x" * 5001, ["a list"], {"es": "a\x01"}]
+)
+def test_a_bad_explanation_for_the_customer_is_422_naming_the_field(api_client, value):
+    response = post(api_client, factories.claim_payload(1, explanation_customer=value))
+    assert response.status_code == 422
+    code, paths = error(response)
+    assert code == "invalid" and any(path.startswith("explanation_customer") for path in paths)
+    assert Case.objects.count() == 0
+
+
+def test_a_body_sent_before_the_explanation_field_existed_is_still_the_same_body(api_client):
+    from reviews.schemas import CaseIn
+    from reviews.services.intake import _body_digest, json_digest
+
+    body = factories.claim_payload(1)
+    item = CaseIn.model_validate(body)
+    before = item.model_dump(mode="json")
+    before.pop("explanation_customer")
+    assert _body_digest(item) == json_digest(before)  # the digest stored before the change
+    first = post(api_client, body)
+    assert post(api_client, body).status_code == 200
+    again = {**body, "explanation_customer": ""}  # the default, given: the same body
+    assert post(api_client, again).json()["reference"] == first.json()["reference"]
+
+
+def test_a_customer_turn_that_cannot_be_kept_is_refused_and_nothing_is_written(chat_system):
+    api = factories.api_client(chat_system)
+    before = TrailEvent.objects.count()
+    megabyte = factories.chat_payload(1, text="x" * (1024 * 1024))
+    assert post(api, megabyte).status_code == 413  # over the body limit
+    nul = json.dumps(factories.chat_payload(2, text="a\u0000b"))
+    response = post(api, nul)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_encoding"
+    invalid = json.dumps(factories.chat_payload(3, text="@@")).encode().replace(b"@@", b"\xff\xfe")
+    response = post(api, invalid)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "bad_encoding"
+    assert_nothing_written(before)
+    # In a batch the long turn fails alone, by its path; the other case is stored.
+    batch = {"cases": [factories.chat_payload(4, text="y" * 20_001), factories.chat_payload(5)]}
+    results = post(api, batch, f"{CASES}/batch").json()["results"]
+    assert [item["status"] for item in results] == [422, 201]
+    assert [f["path"] for f in results[0]["error"]["fields"]] == ["input.conversation.0.text"]
+    from reviews.models import SubjectText
+
+    assert Case.objects.count() == 1 and SubjectText.objects.count() == 1
+
+
+def test_a_contest_reason_that_cannot_be_kept_is_refused_and_nothing_is_written(api_client):
+    reference = post(api_client, approval(1)).json()["reference"]
+    path = f"{CASES}/{reference}/contest"
+    assert post(api_client, {"reason": "x" * (1024 * 1024)}, path).status_code == 413
+    response = post(api_client, {"reason": "x" * 5001}, path)
+    assert response.status_code == 422 and error(response)[1] == ["reason"]
+    assert post(api_client, json.dumps({"reason": "a\u0000b"}), path).status_code == 400
+    from reviews.models import SubjectText
+
+    assert not SubjectText.objects.exists()
+    assert not TrailEvent.objects.filter(action="case.contested").exists()
+    assert Case.objects.get(reference=reference).status == "finalized"

@@ -214,7 +214,8 @@ def test_a_system_whose_receiver_was_down_reconciles_from_the_feed(system, alice
             message.next_attempt_at = timezone.now()  # due now
             message.save(update_fields=["next_attempt_at"])
             outbox_deliver(message_id=message.pk)
-    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"failed"}
+    webhooks = OutboxMessage.objects.filter(channel="webhook")
+    assert set(webhooks.values_list("status", flat=True)) == {"failed"}
 
     seen, _, _ = read_all(client, after=cursor, limit=3)
     assert {m.payload["reference"] for m in lost} <= set(seen)

@@ -222,7 +222,7 @@ def test_a_human_final_decision_queues_a_signed_webhook_once(system, reviewer, c
         reason_code="CO-50",
         rationale="Pre-authorised",
     )
-    message = OutboxMessage.objects.get()
+    message = OutboxMessage.objects.get(channel="webhook")  # the customer's email aside
     case = Case.objects.get()
     assert (message.topic, message.destination) == (
         "case.finalized",
@@ -315,3 +315,37 @@ def test_the_trail_records_which_parts_were_visible(system, reviewer, catalog):
     data = last_event("case.reviewed")["data"]
     assert (data["ai_visible"], data["visible"]) == (False, list(BLIND_VIEW))
     assert trail_verify().ok
+
+
+@pytest.mark.parametrize(
+    ("locale", "title"), [("es", "Nuestra decisión sobre"), ("en-GB", "Our decision on")]
+)
+def test_the_customer_is_told_by_email_in_their_language_when_a_person_decides(
+    system, reviewer, locale, title
+):
+    from workbench.models import OutboxMessage
+
+    payload = factories.claim_payload(1)
+    payload["subject"]["locale"] = locale
+    factories.ingest(system, payload)
+    task = task_claim_next(user=reviewer)
+    decide(task, reviewer, key="k1", verdict="agree")
+    (email,) = OutboxMessage.objects.filter(channel="email")
+    assert (email.topic, email.destination) == ("case.decided", "ana@example.org")
+    assert email.payload["subject"].startswith(title)
+    assert "/notice/" in email.payload["body"]
+    assert email.payload["about"] == f"subject:{task.case.subject_id}"  # erasure finds it
+
+
+def test_no_email_when_the_ai_decides_alone_or_no_address_is_known(system, reviewer):
+    from workbench.models import OutboxMessage
+
+    factories.ingest(
+        system, factories.claim_payload(1, output={"outcome": "approve"}, confidence=0.99)
+    )
+    payload = factories.claim_payload(2)
+    payload["subject"] = {"reference": "MBR-NO-EMAIL"}
+    factories.ingest(system, payload)
+    task = task_claim_next(user=reviewer)
+    decide(task, reviewer, key="k1", verdict="agree")
+    assert not OutboxMessage.objects.filter(channel="email").exists()

@@ -389,3 +389,79 @@ def test_the_admin_lists_and_searches_reason_codes_and_never_deletes_one(system,
     # Codes are added and edited there (tests/reviews/test_admin.py), never deleted.
     code = ReasonCode.objects.get(system=system, code="CO-50")
     assert admin_client.get(f"/admin/reviews/reasoncode/{code.pk}/delete/").status_code == 403
+
+
+# --- Per-locale wording and grounds (issue 13 items 2 and 4) ------------------------------
+
+
+def test_a_catalog_without_the_new_columns_keeps_its_digest():
+    import hashlib
+
+    entries = [row("CO-50"), row("PR-1")]
+    before = json.dumps(
+        sorted([e["code"], e["description"], e["customer_text"]] for e in entries),
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    assert catalog_digest(entries) == hashlib.sha256(before.encode()).hexdigest()
+    worded = [{**row("CO-50"), "ground": "Plan 4.1"}, row("PR-1")]
+    assert catalog_digest(worded) != catalog_digest(entries)
+
+
+def test_customer_texts_may_be_given_per_locale_as_columns_or_mappings(system, tmp_path):
+    path = csv_file(
+        tmp_path,
+        "code,description,customer_text,customer_text_es,ground,ground_es,explanation\n"
+        "CO-50,Not necessary,Not medically necessary.,No es médicamente necesario.,"
+        "Plan 4.1,Plan 4.1 (es),The diagnosis.\n"
+        "CO-97,Bundled,Paid with another service.,,,,\n",
+    )
+    run("claims-ai", path)
+    load(
+        system,
+        [
+            *reason_codes_read(path),
+            {
+                "code": "PR-1",
+                "description": "Deductible",
+                "customer_text": {"en": "Your deductible.", "es": "Su franquicia."},
+                "ground": {"es": "Póliza, cláusula 3."},
+            },
+        ],
+    )
+    by_code = {rc.code: rc for rc in ReasonCode.objects.filter(system=system)}
+    assert (
+        by_code["CO-50"].ground == "Plan 4.1" and by_code["CO-50"].explanation == "The diagnosis."
+    )
+    assert by_code["CO-50"].translations == {
+        "es": {"customer_text": "No es médicamente necesario.", "ground": "Plan 4.1 (es)"}
+    }
+    assert by_code["CO-97"].translations == {} and by_code["CO-97"].ground == ""
+    assert by_code["PR-1"].customer_text == "Your deductible."
+    # A ground given only in Spanish is the base text: there is no English one.
+    assert by_code["PR-1"].ground == "Póliza, cláusula 3."
+    assert by_code["PR-1"].translations == {"es": {"customer_text": "Su franquicia."}}
+
+
+def test_a_bad_translation_is_refused_with_its_column(system):
+    with pytest.raises(Invalid) as refused:
+        load(
+            system,
+            [
+                {**row("CO-50"), "customer_text_es": "<b>No</b>"},
+                {**row("CO-97"), "ground_es": "x" * 2001},
+                {**row("PR-1"), "customer_text": {"en": "Fine.", "es": 5}},
+            ],
+        )
+    assert [(p["line"], p["field"]) for p in refused.value.fields] == [
+        (2, "customer_text_es"),
+        (3, "ground_es"),
+        (4, "customer_text_es"),
+    ]
+    assert not ReasonCode.objects.exists()
+
+
+def test_the_command_names_an_unknown_column_and_the_optional_ones(system, tmp_path):
+    path = csv_file(tmp_path, "code,description,customer_text,notes\nCO-50,a,b,c\n")
+    with pytest.raises(CommandError, match="optionally, ground, explanation"):
+        run("claims-ai", path)

@@ -30,7 +30,14 @@ def bulk_insert(objs: list[Model], *, batch_size: int = 500) -> None:
     ]
     quote = connection.ops.quote_name
     sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # COPY runs on psycopg's own cursor: its errors are turned into Django's
+    # (IntegrityError, OperationalError), as for every other query, so that
+    # callers can settle a unique race the same way whichever insert hit it.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
         for obj in objs:
             copy.write_row(
                 [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]

@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import URLValidator, validate_email
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from workbench.errors import Invalid, NotFound, WorkbenchError
@@ -548,3 +549,29 @@ def webhook_test_send(*, system: AISystem) -> WebhookTestResult:
     message = _record(message_id=message.pk, attempt=attempt, number=1, result=result, retry=False)
     attempt.refresh_from_db()
     return WebhookTestResult(message=message, attempt=attempt)
+
+
+ERASED = "not sent: the recipient's personal data was erased"
+
+
+@transaction.atomic
+def outbox_erase(*, about: str, destination: str | None = None) -> int:
+    """Forget the emails to a person whose data is erased (DESIGN §7): those
+    whose payload says ``"about": about`` and any sent to ``destination``.
+    Their address, subject line and body go, and the errors of their tries
+    (which may name the address); a message not sent yet never will be.
+    Returns how many messages were emptied."""
+    emails = OutboxMessage.objects.filter(channel=OutboxMessage.Channel.EMAIL)
+    wanted = Q(payload__about=about)
+    if destination:
+        wanted |= Q(destination=destination)
+    ids = list(emails.filter(wanted).values_list("pk", flat=True))
+    if not ids:
+        return 0
+    DeliveryAttempt.objects.filter(message_id__in=ids).exclude(error="").update(error=ERASED)
+    OutboxMessage.objects.filter(pk__in=ids, status=OutboxMessage.Status.PENDING).update(
+        status=OutboxMessage.Status.FAILED, last_error=ERASED
+    )
+    OutboxMessage.objects.filter(pk__in=ids).exclude(last_error="").update(last_error=ERASED)
+    OutboxMessage.objects.filter(pk__in=ids).update(destination="", payload={"erased": True})
+    return len(ids)

@@ -119,8 +119,11 @@ VAR_DIR.mkdir(exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE: writers queue on SQLite's lock up front instead of failing
     # with "database is locked" when a read transaction tries to upgrade.
+    # secure_delete: what a change or an erasure removes is overwritten with
+    # zeros, not left in the file's free space (DESIGN §7: a copy of the
+    # database file holds none of an erased subject's data).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+        {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA secure_delete=ON"}
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Bulk inserts as VALUES lists with parameters bound by the server; see

@@ -4,12 +4,16 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from reviews.services import reason_codes_load
+from reviews.services.reason_codes import LOCALIZED
 from workbench.errors import WorkbenchError
 from workbench.management.base import OperatorCommand
 from workbench.models import AISystem
 
 REQUIRED_COLUMNS = ("code", "description")
 COLUMNS = (*REQUIRED_COLUMNS, "customer_text")
+# Optional columns: the ground and the explanation, and any customer text in
+# another language, as customer_text_es, ground_es, explanation_es.
+OPTIONAL_COLUMNS = ("ground", "explanation")
 CARC_WORDING = "data/claims/carc_customer_wording.csv"
 
 
@@ -28,11 +32,17 @@ def _rows(reader, path: Path) -> list[dict]:
         header = [name.strip() for name in next(reader, [])]
         if not any(header):
             raise CommandError(f"{path} is empty; expected the header {','.join(COLUMNS)}")
-        unknown = [name for name in header if name not in COLUMNS]
+        unknown = [
+            name
+            for name in header
+            if name not in (*COLUMNS, *OPTIONAL_COLUMNS) and not LOCALIZED.match(name)
+        ]
         missing = [name for name in REQUIRED_COLUMNS if name not in header]
         if unknown or missing or len(set(header)) != len(header):
             raise CommandError(
-                f"{path}: the header is {','.join(header)}; expected {','.join(COLUMNS)}"
+                f"{path}: the header is {','.join(header)}; expected {','.join(COLUMNS)} "
+                "(and, optionally, ground, explanation and per-locale columns such as "
+                "customer_text_es)"
             )
         if "customer_text" not in header:
             # Customers must get real wording, never a payer's internal text.
@@ -59,7 +69,9 @@ def _rows(reader, path: Path) -> list[dict]:
 class Command(OperatorCommand):
     help = (
         "Load an AI system's reason-code catalog from a CSV file with the header "
-        "code,description,customer_text. Codes missing from the file are deactivated."
+        "code,description,customer_text (optional columns: ground, explanation, and "
+        "per-locale texts such as customer_text_es). Codes missing from the file are "
+        "deactivated."
     )
 
     def add_arguments(self, parser):
