@@ -83,6 +83,8 @@ def task_reassign_view(request, task_id: int):
         return _board(request, errors={("task", task_id): _first_error(form)}, status=422)
     try:
         task = task_reassign(task_id=task_id, to_user=form.cleaned_data["to_user"], by=request.user)
+    except NotFound:
+        raise Http404("no such task") from None  # not one of their board's: says nothing more
     except WorkbenchError as error:
         return _board(request, errors={("task", task_id): error.message}, status=error.status)
     messages.success(request, f"{task.case.reference} is now with {task.assignee.get_username()}.")
@@ -95,6 +97,8 @@ def task_release_view(request, task_id: int):
     _require_supervisor(request)
     try:
         task = task_release_by_supervisor(task_id=task_id, by=request.user)
+    except NotFound:
+        raise Http404("no such task") from None
     except WorkbenchError as error:
         return _board(request, errors={("task", task_id): error.message}, status=error.status)
     messages.success(request, f"Released {task.case.reference}: it is back in {task.queue.name}.")

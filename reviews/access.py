@@ -104,9 +104,17 @@ class CaseAccess:
 def case_access(*, case: Case, tasks: list[ReviewTask], user: User, roles: set[str]) -> str:
     """How ``user`` may open ``case`` (``CaseAccess``), or ``NotFound``."""
     queue_ids = {task.queue_id for task in tasks}
-    workable = queues_workable(user=user, roles=roles).filter(pk__in=queue_ids)
-    if queue_ids and workable.exists():
-        return CaseAccess.WORK
+    workable = set(
+        queues_workable(user=user, roles=roles)
+        .filter(pk__in=queue_ids)
+        .values_list("pk", flat=True)
+    )
+    for task in tasks:
+        if task.queue_id not in workable:
+            continue
+        # An appeal's queue lets in only those independent of the case.
+        if task.kind != ReviewTask.Kind.APPEAL or not appeal_conflicted(task=task, user=user):
+            return CaseAccess.WORK
     if Role.SUPERVISOR in roles and systems_overseen(user=user).filter(pk=case.system_id).exists():
         return CaseAccess.SUPERVISE
     if any(task.assignee_id == user.pk for task in tasks) or (

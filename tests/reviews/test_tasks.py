@@ -4,7 +4,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from reviews.models import Case, ReviewTask
+from reviews.models import Case, Queue, ReviewTask
 from reviews.services.tasks import task_claim_next, task_leases_expire, task_release
 from tests import factories
 from workbench.models import TrailEvent
@@ -23,6 +23,7 @@ def test_claim_next_takes_the_highest_priority_then_the_earliest_due(system, rev
     first, second, urgent = (denial(system, n) for n in (1, 2, 3))
     ReviewTask.objects.filter(case=urgent).update(priority=9)
     ReviewTask.objects.filter(case=second).update(due_at=timezone.now())
+    Queue.objects.filter(system=system).update(hold_limit=4)  # the default holds one
     order = [task_claim_next(user=reviewer).case for _ in range(3)]
     assert order == [urgent, second, first]
     assert task_claim_next(user=reviewer) is None

@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
-from reviews.models import Case, Decision, ReviewTask
+from reviews.models import Case, Decision, Queue, ReviewTask
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
@@ -725,6 +725,7 @@ def _busy(system, reviewers, cases):
 def test_my_queues_runs_a_fixed_number_of_queries(
     system, alice, bob, cases, django_assert_num_queries
 ):
+    Queue.objects.filter(system=system).update(hold_limit=2)
     _busy(system, [alice, bob], cases)
     task_claim_next(user=alice)  # alice holds two
     client = client_for(alice)
@@ -738,6 +739,7 @@ def test_my_queues_runs_a_fixed_number_of_queries(
 def test_the_case_page_runs_a_fixed_number_of_queries(
     system, alice, bob, catalog, events, django_assert_num_queries
 ):
+    Queue.objects.filter(system=system).update(release_cooldown_minutes=0)  # claimed back
     _busy(system, [bob], 6)
     case = deny_case(system, 99)
     ReviewTask.objects.filter(case=case).update(priority=50)
@@ -748,8 +750,9 @@ def test_the_case_page_runs_a_fixed_number_of_queries(
         task = task_claim_next(user=alice)
     client = client_for(alice)
     # session, user, groups, case (+system, policy, subject), its tasks (+queue,
-    # assignee), reason codes, trail events, decisions (+reviewer, queue)
-    with django_assert_num_queries(8):
+    # assignee), whether a queue of alice's holds it (members), reason codes,
+    # trail events, decisions (+reviewer, queue)
+    with django_assert_num_queries(9):
         response = client.get(case_url(case))
     assert response.status_code == 200
     assert len(response.context["timeline"]) >= 2 + events
@@ -894,6 +897,8 @@ def test_no_state_of_a_blind_case_shows_the_ai_before_the_commitment(leak_system
     case = factories.ingest(leak_system, leak_payload(1))
     assert case.route["rule"] == "zqoutcomerule"
     client = client_for(alice)
+    # alice holds the first case while she is the second reviewer of another.
+    Queue.objects.filter(system=leak_system).update(hold_limit=2)
 
     # Claimed.
     assert client.post("/queues/claim/", {"queue": queue_id(leak_system, "claims-review")})[
