@@ -1134,3 +1134,51 @@ def test_a_reason_from_another_case_is_refused_next_to_the_field(system, alice):
     html = response.content.decode()
     assert 'id="id_reason_code_error"' in html and "Select a valid choice" in html
     assert not Decision.objects.exists()
+
+
+# --- The reviewer's own workflow: hold limit, renew, recuse -------------------------------------
+
+
+def test_at_the_hold_limit_claim_next_opens_the_held_case_and_says_why(system, alice):
+    held = deny_case(system, 1)
+    deny_case(system, 2)
+    client = client_for(alice)
+    assert client.post("/queues/claim/")["Location"] == case_url(held)
+    again = client.post("/queues/claim/", follow=True)
+    assert again.redirect_chain[-1][0] == case_url(held)
+    page = again.content.decode()
+    assert "You already hold a task" in page
+    assert ">Agree</button>" in page and ">Release</button>" in page
+    assert ReviewTask.objects.filter(assignee=alice).count() == 1
+    htmx = client.post("/queues/claim/", headers=HTMX)
+    assert htmx["HX-Redirect"] == case_url(held)
+
+
+def test_the_lease_is_renewed_from_the_page(system, alice):
+    case = deny_case(system, 1)
+    client = client_for(alice)
+    client.post("/queues/claim/")
+    page = client.get(case_url(case)).content.decode()
+    assert 'data-lease-expires="' in page and "data-lease-warning" in page
+    assert 'value="renew"' in page and 'data-shortcut="r"' in page
+    with time_machine.travel(timezone.now() + timedelta(minutes=12)):
+        renewed = decide(client, case, "renew")
+        assert renewed.status_code == 302 and renewed["Location"] == case_url(case)
+        task = ReviewTask.objects.get(case=case)
+        assert task.lease_expires_at > timezone.now() + timedelta(minutes=14)
+    assert TrailEvent.objects.filter(action="case.lease_renewed").count() == 1
+
+
+def test_recusing_from_the_page_needs_a_reason(system, alice):
+    case = deny_case(system, 1)
+    client = client_for(alice)
+    client.post("/queues/claim/")
+    refused = decide(client, case, "recuse", recusal_reason="")
+    assert refused.status_code == 422
+    assert "say why you recuse yourself" in refused.content.decode()
+    assert not TrailEvent.objects.filter(action="case.recused").exists()
+    done = decide(client, case, "recuse", recusal_reason="I know the member.")
+    assert done.status_code == 302
+    task = ReviewTask.objects.get(case=case)
+    assert task.status == "open" and alice in task.excluded.all()
+    assert TrailEvent.objects.filter(action="case.recused").count() == 1
