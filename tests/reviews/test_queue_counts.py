@@ -97,6 +97,7 @@ def test_concurrent_claimers_each_keep_a_row_and_folding_keeps_the_sums():
     system = factories.system_with_policy()
     for n in range(40):
         denial(system, n)
+    Queue.objects.filter(system=system).update(hold_limit=5)  # each holds all they claim
     reviewers = [factories.UserFactory(role="reviewer") for _ in range(4)]
     start = threading.Barrier(4)
     errors = []
