@@ -496,13 +496,18 @@ class DueSoon:
     left: timedelta
 
 
-def tasks_due_soon(*, now: datetime | None = None, share: float = 0.2, limit: int = 50):
+def tasks_due_soon(
+    *, now: datetime | None = None, share: float = 0.2, limit: int = 50, systems=None
+):
     """Open or claimed review and appeal tasks that have used up 80% of the
     time their queue allows and are not overdue yet: the supervisor's warning
-    ahead of a breach."""
+    ahead of a breach (of ``systems``, a queryset, when given: the board's)."""
     now = now or timezone.now()
     near = Q()
-    for queue in Queue.objects.exclude(role=Role.SUPERVISOR):
+    queues = Queue.objects.exclude(role=Role.SUPERVISOR)
+    if systems is not None:
+        queues = queues.filter(system__in=systems)
+    for queue in queues:
         near |= Q(queue=queue, due_at__lt=now + timedelta(hours=queue.sla_hours * share))
     if not near:
         return []

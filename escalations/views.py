@@ -210,7 +210,7 @@ def _board(request, *, errors: dict | None = None, status: int = 200):
         "board": board,
         "attention": attention,
         "systems": systems,
-        "due_soon": tasks_due_soon(now=now),
+        "due_soon": tasks_due_soon(now=now, systems=systems_overseen(user=request.user)),
         "supervisor_queues": [q for q in board.queues if q.role == Role.SUPERVISOR],
         # Errors without a row on the board (e.g. a task that is done by now).
         "other_errors": list(errors.values()),

@@ -6,6 +6,7 @@ Each URL serves its page and, for htmx, the fragment it swaps. Every form
 has a real action, so the screens work without JavaScript.
 """
 
+import re
 import uuid
 
 from django.contrib import messages
@@ -124,7 +125,7 @@ def case_detail(request, reference: str):
     try:
         found = case_for_reviewer(reference=reference, user=request.user, roles=roles)
     except NotFound:
-        if Role.COMPLIANCE in roles and request.method == "GET":
+        if Role.COMPLIANCE in roles and request.method == "GET" and _reference_shaped(reference):
             # A compliance officer opens any case, once they say why.
             return redirect_to(request, reverse("reviews:case-view", args=[reference]))
         # The same answer as for a case that does not exist: references do not leak.
@@ -148,7 +149,7 @@ def case_view(request, reference: str):
     the form, for any reference, so it says nothing of whether the case
     exists), then, with the POST that records it (``case.viewed``), the case."""
     roles = user_roles(user=request.user)
-    if Role.COMPLIANCE not in roles:
+    if Role.COMPLIANCE not in roles or not _reference_shaped(reference):
         raise Http404("no such case")
     form = CaseViewPurposeForm(request.POST if request.method == "POST" else None)
     if request.method == "GET" or not form.is_valid():
@@ -161,6 +162,11 @@ def case_view(request, reference: str):
         raise Http404("no such case") from None
     case_view_record(case=found.case, user=request.user, purpose=form.cleaned_data["purpose"])
     return CasePage(request, found).render(full=True)
+
+
+def _reference_shaped(reference: str) -> bool:
+    """Shaped like a case reference (``WB-XXXX-XXXX``): anything else is no case."""
+    return re.fullmatch(r"WB-[0-9A-Z]{4}-[0-9A-Z]{4}", reference) is not None
 
 
 def _appeal_only(found: CaseForReviewer, roles: set[str], user) -> bool:
