@@ -13,7 +13,7 @@ import uuid
 from playwright.sync_api import expect
 
 from escalations.services import appeal_file
-from reviews.models import ReviewTask
+from reviews.models import Queue, ReviewTask
 from tests import factories
 from tests.browser.test_reviewer_flow import claims_system, log_in_to_my_queues
 from workbench.models import Role, TrailEvent
@@ -71,6 +71,8 @@ def test_hold_limit_renew_and_recuse_from_the_keyboard_and_the_mouse(
     url = live_server.url
     claims = claims_system(receiver)
     alice = factories.UserFactory(username="rev.alice", role=Role.REVIEWER)
+    # Two minutes: the lease is within its warning time from the start.
+    Queue.objects.filter(system=claims).update(lease_minutes=2)
     first = factories.ingest(claims, factories.claim_payload(1))
     factories.ingest(claims, factories.claim_payload(2))
     page = staff_page()
@@ -78,6 +80,7 @@ def test_hold_limit_renew_and_recuse_from_the_keyboard_and_the_mouse(
     page.keyboard.press("n")
     page.wait_for_url(f"{url}/cases/{first.reference}/")
     expect(page.locator("[data-lease-expires]")).to_contain_text("left")
+    expect(page.get_by_text("Your lease runs out soon")).to_be_visible()
 
     # At the limit (one): Claim next opens the case held, and says why.
     page.get_by_role("button", name="Claim next").click()
@@ -90,10 +93,10 @@ def test_hold_limit_renew_and_recuse_from_the_keyboard_and_the_mouse(
     renewals = TrailEvent.objects.filter(action="case.lease_renewed")
     with page.expect_navigation():
         page.keyboard.press("r")
-    expect(page.get_by_text("Lease renewed")).to_be_visible()
+    expect(page.get_by_text("is yours until")).to_be_visible()
     with page.expect_navigation():
         page.get_by_role("button", name="Renew lease").click()
-    expect(page.get_by_text("Lease renewed")).to_be_visible()
+    expect(page.get_by_text("is yours until")).to_be_visible()
     assert renewals.count() == 2
 
     # Recuse: a reason is required.
