@@ -278,6 +278,18 @@ def test_without_a_catalog_an_override_takes_the_ais_codes_or_other(system, revi
     assert last_event("case.decided")["data"]["reason_code"] == code
 
 
+def test_the_outcome_webhook_of_an_override_with_the_ais_code_keeps_the_ais_text(system, reviewer):
+    from reviews.services.decisions import case_outcome_payload
+
+    task = ai_coded(system, reviewer)
+    decide(
+        task, reviewer, verdict="override", outcome="partial", reason_code="CO-50", rationale="ok"
+    )
+    case = Case.objects.get()
+    payload = case_outcome_payload(case, Decision.objects.get())
+    assert payload["reasons"] == [{"code": "CO-50", "text": "Not deemed a medical necessity"}]
+
+
 def test_a_code_neither_in_the_catalog_nor_the_ais_is_refused(system, reviewer, catalog):
     task = ai_coded(system, reviewer)
     events = TrailEvent.objects.count()
