@@ -10,9 +10,9 @@ from django.utils.translation import gettext as _
 
 from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
+from reviews.services.assignment import TaskError, task_locked_for
 from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
-from reviews.services.tasks import TaskError, task_locked_for
 from reviews.services.webhooks import case_webhook
 from workbench.errors import Invalid
 from workbench.models import Role, User

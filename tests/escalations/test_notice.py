@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from escalations.models import Appeal
 from reviews.models import Case
+from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_token, notice_url
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for, decided_case
 from workbench.models import TrailEvent

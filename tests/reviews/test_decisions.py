@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from reviews.models import Case, Decision, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
+from reviews.services.assignment import task_claim_next, task_release
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
 from workbench.errors import WorkbenchError
 from workbench.models import TrailEvent

@@ -8,8 +8,8 @@ from django.template.loader import render_to_string
 
 from reviews.models import Case
 from reviews.selectors import AI_VIEW
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.workbench.metrics.world import POLICY, denial
 from workbench.metrics import (

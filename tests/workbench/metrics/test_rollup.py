@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from django.db import connection
 
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.workbench.metrics.world import (
     DAY,

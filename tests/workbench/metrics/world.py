@@ -10,8 +10,8 @@ import time_machine
 from escalations.services import appeal_decide, appeal_file, appeal_statement_open
 from escalations.services.deadlines import tasks_escalate_overdue
 from reviews.routing import qa_sampled
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from workbench.models import DailyRollup, SegmentRollup
 
