@@ -27,7 +27,7 @@ the end):
    queries of one claim, with ``EXPLAIN (ANALYZE, BUFFERS)`` of its SELECTs;
 5. **the service**: ``--reviewers`` workers (threads, each with its own
    Django connection, closed at its end; or ``--mode processes``) each call
-   ``reviews.services.tasks.task_claim_next(user=..., queue_slug=
+   ``reviews.services.assignment.task_claim_next(user=..., queue_slug=
    'claims-review')`` in a loop until it returns None. The user's groups are
    prefetched once per worker (the view does it once per request). Claims/s
    overall, p50/p95/p99 of one call;
@@ -349,7 +349,7 @@ def service_worker(user_id: int, queue_slug: str, max_seconds: float, barrier) -
     from django.db import connection
 
     from reviews.selectors import user_roles
-    from reviews.services.tasks import task_claim_next
+    from reviews.services.assignment import task_claim_next
     from workbench.models import User
 
     ids, latencies, errors = [], [], []
@@ -467,7 +467,7 @@ def phase_figures(results: list, start: float, cpu: dict) -> dict:
 def claim_serially(user_id: int, count: int, max_seconds: float) -> tuple[dict, list[int]]:
     """``count`` claims one after the other by one user (at most ``max_seconds``)."""
     from reviews.selectors import user_roles
-    from reviews.services.tasks import task_claim_next
+    from reviews.services.assignment import task_claim_next
     from workbench.models import User
 
     user = User.objects.get(pk=user_id)
@@ -503,7 +503,7 @@ def profile_claims(user_id: int, count: int) -> tuple[dict, list[int]]:
     import pstats
 
     from reviews.selectors import user_roles
-    from reviews.services.tasks import task_claim_next
+    from reviews.services.assignment import task_claim_next
     from workbench.models import User
 
     user = User.objects.get(pk=user_id)
@@ -558,7 +558,7 @@ def probe(user_id: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from reviews.selectors import user_roles
-    from reviews.services.tasks import task_claim_next
+    from reviews.services.assignment import task_claim_next
     from workbench.models import User
 
     user = User.objects.get(pk=user_id)

@@ -369,8 +369,8 @@ def run(args) -> dict:
     from django.test import Client
     from django.utils import timezone
 
+    from workbench.metrics import metrics_rollup_update
     from workbench.models import MetricsCursor, TrailHead
-    from workbench.services.metrics import metrics_rollup_update
 
     made = setup(args)
     client = Client()

@@ -51,10 +51,10 @@ from reviews.selectors import (
     supervisor_board,
     user_roles,
 )
+from reviews.services.assignment import KIND_ROLES, task_release
 from reviews.services.notices import customer_language
 from reviews.services.queue_members import queue_members_set
 from reviews.services.supervision import task_reassign, task_release_by_supervisor
-from reviews.services.tasks import KIND_ROLES, task_release
 from reviews.views import form_with_fresh_key, redirect_to
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role

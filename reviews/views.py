@@ -36,16 +36,10 @@ from reviews.selectors import (
     tasks_held,
     user_roles,
 )
+from reviews.services.assignment import KIND_ROLES, HoldLimitReached, task_claim_next, task_release
 from reviews.services.case_views import case_view_record
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import (
-    KIND_ROLES,
-    HoldLimitReached,
-    task_claim_next,
-    task_lease_renew,
-    task_recuse,
-    task_release,
-)
+from reviews.services.held import task_lease_renew, task_recuse
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from reviews.access import appeal_conflicted, queue_workable_by, systems_overseen
 from reviews.models import Case, ReviewTask
-from reviews.services.tasks import KIND_ROLES, LEASE_FIELDS, TaskError, _lease, _reopen
+from reviews.services.assignment import KIND_ROLES, LEASE_FIELDS, TaskError, _lease, _reopen
 from workbench.errors import NotFound
 from workbench.models import User
 from workbench.services import Actor, trail_append

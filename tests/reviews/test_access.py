@@ -4,8 +4,8 @@ import pytest
 
 from reviews.models import Queue, ReviewTask
 from reviews.selectors import queues_overview
+from reviews.services.assignment import task_claim_next
 from reviews.services.queue_members import queue_members_set
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for
 from workbench.errors import Invalid

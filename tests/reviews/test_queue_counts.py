@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from reviews.models import Decision, Queue, QueueTaskCount, ReviewTask
 from reviews.selectors import queues_overview
-from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.queue_counts import queue_task_counts_fold
-from reviews.services.supervision import task_reassign
-from reviews.services.tasks import (
+from reviews.services.assignment import (
     task_claim_next,
     task_leases_expire,
     task_release,
 )
+from reviews.services.decisions import DecisionInput, decision_record
+from reviews.services.queue_counts import queue_task_counts_fold
+from reviews.services.supervision import task_reassign
 from tests import factories
 
 

@@ -7,7 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from reviews.models import Case, Queue, ReviewTask
-from reviews.services.tasks import TaskError, task_claim_next, task_leases_expire, task_release
+from reviews.services.assignment import TaskError, task_claim_next, task_leases_expire, task_release
 from tests import factories
 from workbench.errors import Invalid
 from workbench.models import TrailEvent
@@ -160,7 +160,7 @@ def test_the_cooldown_is_the_queues_and_ends(system, reviewer):
 
 def test_recusing_excludes_the_reviewer_from_the_case_for_good(system, reviewer):
     from reviews.models import Recusal
-    from reviews.services.tasks import task_recuse
+    from reviews.services.held import task_recuse
 
     case = denial(system, 1)
     task = task_claim_next(user=reviewer)
@@ -187,7 +187,7 @@ def test_recusing_excludes_the_reviewer_from_the_case_for_good(system, reviewer)
 
 
 def test_a_reviewer_holds_at_most_the_queues_hold_limit(system, reviewer):
-    from reviews.services.tasks import HoldLimitReached
+    from reviews.services.assignment import HoldLimitReached
 
     _, second, _ = denial(system, 1), denial(system, 2), denial(system, 3)
     held = task_claim_next(user=reviewer)
@@ -203,7 +203,7 @@ def test_a_reviewer_holds_at_most_the_queues_hold_limit(system, reviewer):
 
 
 def test_a_lease_is_renewed_by_its_holder_and_recorded(system, reviewer):
-    from reviews.services.tasks import task_lease_renew
+    from reviews.services.held import task_lease_renew
 
     denial(system, 1)
     task = task_claim_next(user=reviewer)
@@ -223,7 +223,7 @@ def test_a_lease_is_renewed_by_its_holder_and_recorded(system, reviewer):
 
 
 def test_a_forged_task_id_or_token_is_refused_and_nothing_written(system, chat_system, reviewer):
-    from reviews.services.tasks import task_lease_renew, task_recuse
+    from reviews.services.held import task_lease_renew, task_recuse
 
     denial(system, 1)
     mine = task_claim_next(user=reviewer)
