@@ -2,19 +2,19 @@
 
 Not a test: it prints figures and merges them into bench/results/claim.json.
 
-    .venv/bin/python bench/claim.py --quick               # 10,000 open tasks
-    .venv/bin/python bench/claim.py                       # 100,000 open tasks
-    .venv/bin/python bench/claim.py --mode processes      # 16 processes, not threads
+    .venv/bin/python -m bench.claim --quick               # 10,000 open tasks
+    .venv/bin/python -m bench.claim                       # 100,000 open tasks
+    .venv/bin/python -m bench.claim --mode processes      # 16 processes, not threads
 
 In-process, on a fresh database ``workbench_bench_claim_<random>`` (dropped at
 the end):
 
-1. ``migrate``; the tests' claims system and policy
-   (``tests.factories.system_with_policy``); ``--reviewers`` users with the
-   reviewer role;
+1. ``migrate``; the demo's claims system and policy
+   (``bench.harness.demo_system_create``: ``reviews/demo/claims-ai.yaml``);
+   ``--reviewers`` users with the reviewer role;
 2. ``--tasks`` open review tasks in ``claims-review``, with their cases and
    subjects, made by PostgreSQL (``INSERT ... SELECT generate_series`` from a
-   few hundred real demo claims routed by the policy, see ``_cases.py``): no
+   few hundred real demo claims routed by the policy, see ``bench/cases.py``): no
    intake, no trail. Priorities 0 (88%), 5 (10%), 20 (2%), due times spread
    over two days. ``VACUUM ANALYZE``;
 3. **the physical limit**: a plain table ``bench_claim`` (id, status,
@@ -41,15 +41,13 @@ Celery is eager (no Redis): the checkpoint signing every 1,000th trail event
 runs inline, in the claiming worker, after its commit.
 """
 
-import argparse
 import multiprocessing
 import os
-import sys
 import threading
 import time
 from collections import Counter
 
-from _cases import (
+from bench.cases import (
     cases_and_tasks_insert,
     cleanup,
     stage_create,
@@ -58,20 +56,23 @@ from _cases import (
     variants_build,
     variants_load,
 )
-from _common import (
-    RESULTS,
-    ROOT,
+from bench.harness import (
     CpuSampler,
+    arguments,
+    demo_system_create,
+    load_report,
     machine,
+    parse,
+    percentile,
     pg_url,
     pg_version,
     print_machine,
+    results_dir,
     results_merge,
     scratch_database,
+    shown,
     table,
 )
-
-sys.path.insert(0, str(ROOT))
 
 TARGET_RATE = 1000.0  # claims/s
 TARGET_P95_MS = 10.0
@@ -91,14 +92,6 @@ RETURNING id
 """
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
 def latency_summary(latencies: list[float]) -> dict:
     values = sorted(latencies)
     ms = lambda p: round(percentile(values, p) * 1000, 2)  # noqa: E731
@@ -111,12 +104,12 @@ def latency_summary(latencies: list[float]) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--tasks", type=int, default=100_000, help="open tasks to claim (default 100,000)"
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {"tasks": (100_000, 10_000, "open tasks to claim (default 100,000)")},
+        quick_help="10,000 tasks",
     )
-    parser.add_argument("--quick", action="store_true", help="10,000 tasks")
     parser.add_argument(
         "--reviewers", type=int, default=16, help="concurrent claimers (default 16)"
     )
@@ -138,9 +131,7 @@ def main() -> int:
         help=f"also run {PROFILE_CLAIMS} claims by one reviewer under cProfile",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
-    args = parser.parse_args()
-    if args.quick:
-        args.tasks = 10_000
+    args = parse(parser, argv)
 
     info = machine()
     info["postgresql"] = pg_version()
@@ -149,16 +140,11 @@ def main() -> int:
         f"PostgreSQL {info['postgresql']} at 127.0.0.1:5432; {args.reviewers} reviewers as "
         f"{args.mode}; {args.tasks:,} open tasks"
     )
-    with scratch_database("workbench-bench-claim", keep=args.keep) as database:
+    with scratch_database("claim", keep=args.keep) as database:
         figures = run(args, info, database)
 
     info["loadavg_at_end"] = os.getloadavg()
-    print(
-        "load average at start "
-        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_start"])
-        + ", at end "
-        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_end"])
-    )
+    load_report(info)
     results_merge("claim.json", f"{args.mode}-{args.tasks}", figures)
     return 0 if figures["checks"]["ok"] else 1
 
@@ -173,13 +159,12 @@ def setup(args) -> dict:
     from reviews.demo import claim_cases
     from reviews.models import Queue
     from reviews.selectors import policy_active
-    from tests.factories import system_with_policy
     from workbench.models import Role
     from workbench.services import Actor, user_create
 
     print(f"database {connection.settings_dict['NAME']}: migrating ...", flush=True)
     call_command("migrate", verbosity=0)
-    system = system_with_policy()
+    system = demo_system_create()
     policy = policy_active(system=system)
     actor = Actor.workbench("bench")
     users = [
@@ -520,12 +505,11 @@ def profile_claims(user_id: int, count: int) -> tuple[dict, list[int]]:
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(40)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "cprofile-claim.txt"
+    path = results_dir() / "cprofile-claim.txt"
     path.write_text(out.getvalue())
     print(
         f"cProfile of {len(ids)} claims ({seconds / max(1, len(ids)) * 1000:.1f} ms each under "
-        f"the profiler) in {path.relative_to(ROOT)}"
+        f"the profiler) in {shown(path)}"
     )
     return {"claims": len(ids), "seconds": round(seconds, 3), "file": str(path)}, ids
 
@@ -923,4 +907,4 @@ def report(figures: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

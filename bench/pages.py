@@ -2,9 +2,9 @@
 
 Not a test: it prints figures and merges them into bench/results/pages.json.
 
-    .venv/bin/python bench/pages.py --quick        # 100,000 cases
-    .venv/bin/python bench/pages.py                # 1,000,000 cases
-    .venv/bin/python bench/pages.py --cases 300000 --requests 500
+    .venv/bin/python -m bench.pages --quick        # 100,000 cases
+    .venv/bin/python -m bench.pages                # 1,000,000 cases
+    .venv/bin/python -m bench.pages --cases 300000 --requests 500
 
 In-process, on a fresh database ``workbench_bench_pages_<random>`` (dropped at
 the end), with ``DEBUG`` false:
@@ -14,7 +14,7 @@ the end), with ``DEBUG`` false:
    measured and 100 colleagues who hold or decided the rest;
 2. ``--cases`` cases made by PostgreSQL (``INSERT ... SELECT generate_series``
    from 500 real demo claims and chats routed by the demo policies, 60/40, see
-   ``_cases.py``), created over the past year. Routed to a person: the
+   ``bench/cases.py``), created over the past year. Routed to a person: the
    latest 10% still have an open task (a few an escalation in the supervisors'
    queue), the older ones a done task decided by a colleague; decided by the AI
    alone: no task, 1% of the older ones an open appeal. 200 open tasks are
@@ -35,14 +35,12 @@ the end), with ``DEBUG`` false:
    ``EXPLAIN (ANALYZE, BUFFERS)`` of it.
 """
 
-import argparse
 import os
 import re
 import statistics
-import sys
 import time
 
-from _cases import (
+from bench.cases import (
     cases_and_tasks_insert,
     cleanup,
     stage_create,
@@ -51,19 +49,21 @@ from _cases import (
     variants_build,
     variants_load,
 )
-from _common import (
-    RESULTS,
-    ROOT,
+from bench.harness import (
     CpuSampler,
+    arguments,
+    load_report,
     machine,
+    parse,
+    percentile,
     pg_version,
     print_machine,
+    results_dir,
     results_merge,
     scratch_database,
+    shown,
     table,
 )
-
-sys.path.insert(0, str(ROOT))
 
 TARGET_P95_MS = 50.0
 CLAIM_VARIANTS, CHAT_VARIANTS = 300, 200  # 60% claims, 40% chats
@@ -78,20 +78,12 @@ REVIEWER_QUEUES = ("claims-review", "senior-review", "chat-escalations")
 LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--cases", type=int, default=1_000_000, help="cases in the database (default 1,000,000)"
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {"cases": (1_000_000, 100_000, "cases in the database (default 1,000,000)")},
+        quick_help="100,000 cases",
     )
-    parser.add_argument("--quick", action="store_true", help="100,000 cases")
     parser.add_argument(
         "--requests", type=int, default=300, help="timed requests per page (default 300)"
     )
@@ -114,24 +106,17 @@ def main() -> int:
         "(bench/results/cprofile-pages-*.txt)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
-    args = parser.parse_args()
-    if args.quick:
-        args.cases = 100_000
+    args = parse(parser, argv)
 
     info = machine()
     info["postgresql"] = pg_version()
     print_machine(info)
     print(f"PostgreSQL {info['postgresql']} at 127.0.0.1:5432; {args.cases:,} cases")
-    with scratch_database("workbench-bench-pages", keep=args.keep):
+    with scratch_database("pages", keep=args.keep):
         figures = run(args, info)
 
     info["loadavg_at_end"] = os.getloadavg()
-    print(
-        "load average at start "
-        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_start"])
-        + ", at end "
-        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_end"])
-    )
+    load_report(info)
     results_merge("pages.json", str(args.cases), figures)
     return 0 if figures["ok"] else 1
 
@@ -533,11 +518,10 @@ def profile_page(name: str, requests: list[tuple], count: int) -> str:
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(45)
     slug = re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"cprofile-pages-{slug}.txt"
+    path = results_dir() / f"cprofile-pages-{slug}.txt"
     path.write_text(out.getvalue())
-    print(f"  cProfile of {count} requests in {path.relative_to(ROOT)}")
-    return str(path.relative_to(ROOT))
+    print(f"  cProfile of {count} requests in {shown(path)}")
+    return shown(path)
 
 
 def explain(sql: str) -> str:
@@ -732,4 +716,4 @@ def report(figures: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

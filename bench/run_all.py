@@ -1,26 +1,26 @@
 """Every benchmark, several runs each, compared with its targets in docs/performance.md.
 
-Not a test: it runs the benchmark scripts one after the other, reads the
+Not a test: it runs the benchmarks (``python -m bench.<name>``) one after the other, reads the
 figures they write to ``bench/results/*.json`` and writes a report.
 
-    .venv/bin/python bench/run_all.py                     # 3 runs of each, full sizes (hours)
-    .venv/bin/python bench/run_all.py --quick --runs 1    # smoke test: small sizes, minutes
-    .venv/bin/python bench/run_all.py --only claim,pages --runs 5
+    .venv/bin/python -m bench.run_all                     # 3 runs of each, full sizes (hours)
+    .venv/bin/python -m bench.run_all --quick --runs 1    # smoke test: small sizes, minutes
+    .venv/bin/python -m bench.run_all --only claim,pages --runs 5
 
 The benchmarks (bench/README.md has what each does and why):
 
-- ``ingest.py --celery``: intake over HTTP, gunicorn with a Celery worker and
+- ``bench.ingest --celery``: intake over HTTP, gunicorn with a Celery worker and
   beat as in production, PostgreSQL and Redis; the limit is PostgreSQL COPY of
   everything a case writes;
-- ``trail.py``: trail append and ``trail_verify``; the limit is the same
+- ``bench.trail``: trail append and ``trail_verify``; the limit is the same
   per-event checks in a bare psycopg loop fed by COPY;
-- ``claim.py``: claim next with 16 reviewers; the limit is a bare
+- ``bench.claim``: claim next with 16 reviewers; the limit is a bare
   ``SKIP LOCKED`` loop on a plain table of the same rows;
-- ``pages.py``: the reviewer's pages at a million cases; the database's part
+- ``bench.pages``: the reviewer's pages at a million cases; the database's part
   is the SQL time per request;
-- ``export.py``: trail export (the limit: COPY of the trail out of
+- ``bench.export``: trail export (the limit: COPY of the trail out of
   PostgreSQL) and the offline verifier;
-- ``dashboard.py``: the compliance dashboard at a million cases.
+- ``bench.dashboard``: the compliance dashboard at a million cases.
 
 Benchmarks that build a large database once (pages, export, dashboard) get
 ``--runs N`` and measure N times on it; the others (whose measurement
@@ -51,9 +51,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import PG_ADMIN_URL, RESULTS, ROOT, code_version, machine, pg_version, print_machine
+from bench.harness import (
+    DATABASE_PREFIX,
+    PG_ADMIN_URL,
+    RESULTS,
+    ROOT,
+    code_version,
+    machine,
+    pg_version,
+    print_machine,
+)
 
-BENCH = ROOT / "bench"
 OUTPUT = ROOT / "docs" / "performance.md"
 MISSES_BEGIN, MISSES_END = "<!-- misses:begin -->", "<!-- misses:end -->"
 MISSES_PLACEHOLDER = (
@@ -87,7 +95,7 @@ class Figure:
 @dataclass
 class Bench:
     name: str
-    script: str
+    module: str  # run as python -m <module>
     results: str  # file in bench/results/
     key: Callable[[bool], str | None]  # quick -> key in a merged results file
     figures: list[Figure]
@@ -127,7 +135,7 @@ DASHBOARD_RANGES = ("last 30 days (default)", "last 365 days")
 BENCHES = [
     Bench(
         name="ingest",
-        script="ingest.py",
+        module="bench.ingest",
         results="ingest.json",
         key=lambda quick: None,
         args=["--celery"],
@@ -176,7 +184,7 @@ BENCHES = [
     ),
     Bench(
         name="trail",
-        script="trail.py",
+        module="bench.trail",
         results="trail.json",
         key=lambda quick: "postgresql",
         figures=[
@@ -203,7 +211,7 @@ BENCHES = [
     ),
     Bench(
         name="claim",
-        script="claim.py",
+        module="bench.claim",
         results="claim.json",
         key=lambda quick: f"threads-{10_000 if quick else 100_000}",
         figures=[
@@ -243,7 +251,7 @@ BENCHES = [
     ),
     Bench(
         name="pages",
-        script="pages.py",
+        module="bench.pages",
         results="pages.json",
         key=lambda quick: str(100_000 if quick else 1_000_000),
         builds_once=True,
@@ -267,7 +275,7 @@ BENCHES = [
     ),
     Bench(
         name="export",
-        script="export.py",
+        module="bench.export",
         results="export.json",
         key=lambda quick: None,
         builds_once=True,
@@ -310,7 +318,7 @@ BENCHES = [
     ),
     Bench(
         name="dashboard",
-        script="dashboard.py",
+        module="bench.dashboard",
         results="dashboard.json",
         key=lambda quick: str(100_000 if quick else 1_000_000),
         builds_once=True,
@@ -429,14 +437,18 @@ def results_entry(bench: Bench, quick: bool, since: float) -> dict | None:
     return data.get(key) if key is not None else data
 
 
-def run_bench(bench: Bench, *, runs: int, quick: bool, logs: Path) -> dict:
-    argv = [sys.executable, str(BENCH / bench.script), *bench.args]
+def run_bench(
+    bench: Bench, *, runs: int, quick: bool, logs: Path, database: str = DATABASE_PREFIX
+) -> dict:
+    argv = [sys.executable, "-m", bench.module, *bench.args]
     if quick:
         argv += bench.quick_args
     processes = 1 if bench.builds_once else runs
     if bench.builds_once:
         argv += ["--runs", str(runs)]
-    shown = [str(Path(argv[1]).relative_to(ROOT)), *argv[2:]]
+    shown = ["python", *argv[1:]]
+    if database != DATABASE_PREFIX:
+        argv += ["--database", database]
     record = {"argv": shown, "processes": [], "runs": []}
     for n in range(1, processes + 1):
         label = f"{bench.name} {n}/{processes}" if processes > 1 else bench.name
@@ -544,19 +556,19 @@ def markdown(summary: dict, info: dict, args, started: str, seconds: float) -> s
         lines += [
             "> **Smoke run at small sizes (`--quick`)**: below the sizes the targets are",
             "> set for, on a machine shared with other work. Not figures of record: the",
-            "> maintainer replaces them with `bench/run_all.py` on a quiet machine.",
+            "> maintainer replaces them with `python -m bench.run_all` on a quiet machine.",
             "",
         ]
     cal = info.get("calibration", {})
     lines += [
-        f"Written by `bench/run_all.py` ({' '.join(sys.argv[1:]) or 'no options'}) on "
+        f"Written by `python -m bench.run_all` ({' '.join(sys.argv[1:]) or 'no options'}) on "
         f"{started}, in {seconds / 60:.0f} min. Each figure: the median, min and max of "
         f"{args.runs} run(s); the **limit** is what the same run measured as the physical "
         "limit of that work, and the **ratio** how close the figure came to it (rate / limit, "
         "or limit / time; the median of the runs' ratios). Met or missed is judged on the "
         "median. How each bench works and what it found before: `bench/README.md`.",
         "",
-        "Regenerate with `.venv/bin/python bench/run_all.py` (3 runs of each at full size, "
+        "Regenerate with `.venv/bin/python -m bench.run_all` (3 runs of each at full size, "
         "on a quiet machine; `--runs`, `--only`); the notes under Misses are kept.",
         "",
         "## The machine",
@@ -679,7 +691,7 @@ def kept_misses_notes(path: Path) -> str:
     return MISSES_PLACEHOLDER
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each benchmark (default 3)")
     parser.add_argument(
@@ -695,7 +707,13 @@ def main() -> int:
     parser.add_argument(
         "--output", type=Path, default=OUTPUT, help="the report (default docs/performance.md)"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--database",
+        default=DATABASE_PREFIX,
+        metavar="PREFIX",
+        help="passed to each benchmark: its scratch database names start with PREFIX_",
+    )
+    args = parser.parse_args(argv)
     chosen = [b for b in BENCHES if not args.only or b.name in args.only.split(",")]
     if args.only and len(chosen) != len(args.only.split(",")):
         parser.error(f"--only: choose among {', '.join(b.name for b in BENCHES)}")
@@ -714,7 +732,9 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary = {}
     for bench in chosen:
-        summary[bench.name] = run_bench(bench, runs=args.runs, quick=args.quick, logs=RESULTS)
+        summary[bench.name] = run_bench(
+            bench, runs=args.runs, quick=args.quick, logs=RESULTS, database=args.database
+        )
     seconds = time.monotonic() - started
     info["loadavg_at_end"] = os.getloadavg()
     info["code_at_end"] = code_version()
@@ -737,4 +757,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
