@@ -253,6 +253,8 @@ class ReviewTask(models.Model):
                 condition=Q(status="open"),
                 name="task_open_claim_order",
             ),
+            # What a reviewer holds: the hold limit's count at every claim.
+            models.Index(fields=["assignee"], condition=Q(status="claimed"), name="task_held_by"),
             # The lease sweep, and the lazy check at every claim.
             models.Index(
                 fields=["lease_expires_at"], condition=Q(status="claimed"), name="task_lease_expiry"

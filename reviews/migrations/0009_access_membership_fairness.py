@@ -73,6 +73,10 @@ class Migration(migrations.Migration):
             name='released_by',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
+        migrations.AddIndex(
+            model_name='reviewtask',
+            index=models.Index(condition=models.Q(('status', 'claimed')), fields=['assignee'], name='task_held_by'),
+        ),
         migrations.AddConstraint(
             model_name='queue',
             constraint=models.CheckConstraint(condition=models.Q(('hold_limit__gte', 1)), name='queue_hold_limit_1_up'),

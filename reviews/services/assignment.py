@@ -22,6 +22,7 @@ from workbench.models import AISystem, Role, User
 from workbench.services import Actor, TrailEntry, trail_append, trail_append_many
 
 LEASE_FIELDS = ["status", "assignee", "claimed_at", "lease_expires_at"]
+HOLD_LIMIT_MAX = 100  # the highest hold_limit a policy may set (reviews.routing)
 ACTIVE = (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
 # Who may be given a task of each kind besides the people of its queue: an
 # overdue appeal sits with the supervisors, who may hand it to an appeal reviewer.
@@ -175,20 +176,25 @@ def _claim_skip_locked(user: User, where: _Where) -> ReviewTask | None:
     # The look for expired leases rides along in the claim's statement: when
     # there are some, it claims nothing, they go back to their queues, and
     # the claim runs again (without looking, so it cannot go round forever).
-    check_expired = True
+    # When nothing but tasks on their cooldown is left for the user, it runs
+    # once more, taking those too (the one case of a second statement).
+    check_expired, cooldown = True, True
     while True:
         # Planning the claim's statement took ~1.5 ms of the database's CPU,
         # more than running it: its plan is kept for the connection.
         with transaction.atomic(), prepared_statements():
-            expired, task = _take_skip_locked(user, where, check_expired)
+            expired, task = _take_skip_locked(user, where, check_expired, cooldown)
             if task is not None:
                 _independence_check(user, task)
                 _record_claim(user, task)
                 return task
-        if not expired:
+        if expired:
+            task_leases_expire()
+            check_expired = False
+        elif cooldown:
+            cooldown = False
+        else:
             return None
-        task_leases_expire()
-        check_expired = False
 
 
 def _record_claim(user: User, task: ReviewTask) -> None:
@@ -215,8 +221,8 @@ def _record_claim(user: User, task: ReviewTask) -> None:
 # returned to their queues, walk the open tasks of the queues the user may
 # work (role, membership, below the queue's hold limit) in claim order along
 # task_open_claim_order, skip the rows other claimers hold, the tasks the
-# user is excluded from and (unless nothing else is left) those they released
-# within the queue's cooldown, lease the first, mark its case in review, and
+# user is excluded from and (unless nothing else is left: a second run) those
+# they released within the queue's cooldown, lease the first, mark its case in review, and
 # return what the caller and the trail event need. The queue ids
 # are an InitPlan, so the task table is read alone and the walk stops at the
 # first row it may take (see tasks_claimable).
@@ -230,39 +236,37 @@ CLAIM_QUEUES = """
             AND (NOT EXISTS (SELECT 1 FROM reviews_queue_members m WHERE m.queue_id = q.id)
                  OR EXISTS (SELECT 1 FROM reviews_queue_members m
                             WHERE m.queue_id = q.id AND m.user_id = %(user)s))
-            AND q.hold_limit > (SELECT count(*) FROM reviews_reviewtask h
-                                WHERE h.status = 'claimed' AND h.assignee_id = %(user)s)
+            AND q.hold_limit > (SELECT held FROM held)
       ))
       AND NOT EXISTS (
           SELECT 1 FROM reviews_reviewtask_excluded x
           WHERE x.reviewtask_id = t.id AND x.user_id = %(user)s
       )"""
 CLAIM_SQL = f"""
-WITH expired AS (
+WITH held AS (
+    -- What the user holds, counted once and at most to the highest hold limit
+    -- a policy may set, along task_held_by.
+    SELECT count(*) AS held FROM (
+        SELECT 1 FROM reviews_reviewtask
+        WHERE status = 'claimed' AND assignee_id = %(user)s
+        LIMIT {HOLD_LIMIT_MAX}
+    ) mine
+), expired AS (
     SELECT %(check_expired)s AND EXISTS (
         SELECT 1 FROM reviews_reviewtask
         WHERE status = 'claimed' AND lease_expires_at <= %(now)s
     ) AS found
-), fresh AS (
-    -- First the tasks the user did not release lately...
+), picked AS (
+    -- Unless nothing else is left (cooldown false: the second try), not a
+    -- task the user released within its queue's cooldown.
     SELECT t.id FROM reviews_reviewtask t
     WHERE NOT (SELECT found FROM expired)
       AND t.status = 'open' AND {CLAIM_QUEUES}
-      AND (t.released_by_id IS DISTINCT FROM %(user)s OR t.cooldown_until <= %(now)s)
+      AND (NOT %(cooldown)s OR t.released_by_id IS DISTINCT FROM %(user)s
+           OR t.cooldown_until <= %(now)s)
     ORDER BY t.priority DESC, t.due_at, t.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
-), again AS (
-    -- ...and only when there is none, one they released (a one-time filter:
-    -- not read at all when fresh found a task).
-    SELECT t.id FROM reviews_reviewtask t
-    WHERE NOT (SELECT found FROM expired) AND NOT EXISTS (SELECT 1 FROM fresh)
-      AND t.status = 'open' AND {CLAIM_QUEUES}
-    ORDER BY t.priority DESC, t.due_at, t.id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), picked AS (
-    SELECT id FROM fresh UNION ALL SELECT id FROM again
 ), leased AS (
     UPDATE reviews_reviewtask t
     SET status = 'claimed', assignee_id = %(user)s, claimed_at = %(now)s,
@@ -288,7 +292,7 @@ FROM expired LEFT JOIN (
 
 
 def _take_skip_locked(
-    user: User, where: _Where, check_expired: bool
+    user: User, where: _Where, check_expired: bool, cooldown: bool = True
 ) -> tuple[bool, ReviewTask | None]:
     """Whether expired leases were found, and the task claimed (``CLAIM_SQL``).
 
@@ -298,6 +302,7 @@ def _take_skip_locked(
     holding the fields a claim reads (the others load on access)."""
     params = {
         "check_expired": check_expired,
+        "cooldown": cooldown,
         "roles": [group.name for group in user.groups.all()],
         "slug": where.slug,
         "queue": where.queue_id,
