@@ -149,6 +149,9 @@ def setup(args) -> dict:
     print(f"database {connection.settings_dict['NAME']}: migrating ...", flush=True)
     call_command("migrate", verbosity=0)
     system = demo_system_create()
+    # Each worker claims until the queue is empty, deciding nothing: the
+    # queue's hold limit (1 by default) would stop it at its first claim.
+    Queue.objects.filter(system=system).update(hold_limit=32767)
     policy = policy_active(system=system)
     actor = Actor.workbench("bench")
     users = [

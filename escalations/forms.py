@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from escalations.models import Appeal
 from escalations.services.evidence import ACCEPTED, MAX_FILE_BYTES, MAX_FILES
 from reviews.forms import DecisionForm
-from workbench.models import AISystem
+from workbench.models import AISystem, User
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -139,3 +139,25 @@ class SubjectAccessForm(forms.Form):
 
     def clean_reference(self):
         return self.cleaned_data["reference"].strip()
+
+
+class QueueMembersForm(forms.Form):
+    """The members of a queue (the supervisor's board). Offers the people
+    with the queue's role; the service refuses an inactive one."""
+
+    members = forms.ModelMultipleChoiceField(
+        label="Members",
+        queryset=None,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: everyone with the queue's role works it.",
+    )
+
+    def __init__(self, *args, queue, **kwargs):
+        super().__init__(*args, **kwargs)
+        people = User.objects.filter(groups__name=queue.role).order_by("username")
+        self.fields["members"].queryset = people.distinct()
+        self.fields["members"].initial = list(queue.members.values_list("pk", flat=True))
+        self.fields["members"].label_from_instance = lambda user: (
+            user.username if user.is_active else f"{user.username} (inactive)"
+        )

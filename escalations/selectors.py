@@ -10,13 +10,20 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 
 from escalations.models import Appeal, LegalHold
+
+# The one rule of independence (everyone who acted and their whole reporting
+# line), re-exported for the appeal services.
+from reviews.access import (  # noqa: F401
+    appeal_conflicted,
+    case_conflicted_users,
+    queue_workable_by,
+)
 from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
 from reviews.selectors import OTHER_REASON
 from reviews.services.notices import notice_token_hash
 from reviews.wording import wording_for
 from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import Role, TrailEvent, User
-from workbench.services.trail import format_at
 
 # --- The policy's appeal rules ----------------------------------------------------------
 
@@ -112,26 +119,6 @@ def appeal_window(
     if now >= closes_at:
         return AppealWindow("closed", issued_at, closes_at)
     return AppealWindow("open", issued_at, closes_at)
-
-
-# --- Independence ---------------------------------------------------------------------------
-
-
-def case_conflicted_users(*, case: Case, before: datetime) -> set[int]:
-    """Who may not decide an appeal of ``case`` filed at ``before``: every
-    person who acted on the case until then (claimed, reviewed, decided,
-    escalated, decided an earlier appeal), their managers and their reports."""
-    usernames = set()
-    events = TrailEvent.objects.filter(case=case.reference, at__lt=format_at(before))
-    for body in events.values_list("body", flat=True):
-        actor = json.loads(body).get("actor") or {}
-        if actor.get("type") == "user":
-            usernames.add(actor.get("id"))
-    people = list(User.objects.filter(username__in=usernames).values_list("pk", "manager_id"))
-    ids = {pk for pk, _ in people}
-    managers = {manager for _, manager in people if manager is not None}
-    reports = set(User.objects.filter(manager_id__in=ids).values_list("pk", flat=True))
-    return ids | managers | reports
 
 
 # --- The customer's notice --------------------------------------------------------------------
@@ -466,9 +453,12 @@ def _parse(at: str) -> datetime:
 # --- Staff reads ----------------------------------------------------------------------------
 
 
-def appeal_for_staff(*, reference: str, roles: set[str]) -> Appeal:
+def appeal_for_staff(*, reference: str, roles: set[str], user: User | None = None) -> Appeal:
     """The latest appeal of the case, if one of ``roles`` is the role of the
-    queue its task is in; otherwise ``NotFound`` (references do not leak)."""
+    queue its task is in and ``user`` may work that queue (its members) and
+    is independent of the case (``appeal_conflicted``: not someone who acted
+    on it, nor anyone in their reporting line); otherwise ``NotFound``
+    (references do not leak)."""
     appeal = (
         Appeal.objects.select_related(
             "case__system", "case__policy", "case__subject", "task__queue", "task__assignee"
@@ -479,7 +469,16 @@ def appeal_for_staff(*, reference: str, roles: set[str]) -> Appeal:
     )
     if appeal is None or appeal.task is None or appeal.task.queue.role not in roles:
         raise NotFound(f"no appeal of {reference!r}", "appeal_not_found")
+    if user is not None and appeal.task.assignee_id != user.pk and _kept_from(appeal, user):
+        raise NotFound(f"no appeal of {reference!r}", "appeal_not_found")
     return appeal
+
+
+def _kept_from(appeal: Appeal, user: User) -> bool:
+    task = appeal.task
+    if not queue_workable_by(queue=task.queue, user=user):
+        return True
+    return task.queue.role == Role.APPEAL_REVIEWER and appeal_conflicted(task=task, user=user)
 
 
 def subject_by_reference(*, reference: str, system: str | None = None) -> Subject:
@@ -508,13 +507,18 @@ class DueSoon:
     left: timedelta
 
 
-def tasks_due_soon(*, now: datetime | None = None, share: float = 0.2, limit: int = 50):
+def tasks_due_soon(
+    *, now: datetime | None = None, share: float = 0.2, limit: int = 50, systems=None
+):
     """Open or claimed review and appeal tasks that have used up 80% of the
     time their queue allows and are not overdue yet: the supervisor's warning
-    ahead of a breach."""
+    ahead of a breach (of ``systems``, a queryset, when given: the board's)."""
     now = now or timezone.now()
     near = Q()
-    for queue in Queue.objects.exclude(role=Role.SUPERVISOR):
+    queues = Queue.objects.exclude(role=Role.SUPERVISOR)
+    if systems is not None:
+        queues = queues.filter(system__in=systems)
+    for queue in queues:
         near |= Q(queue=queue, due_at__lt=now + timedelta(hours=queue.sla_hours * share))
     if not near:
         return []

@@ -10,6 +10,7 @@ urlpatterns = [
         "supervisor/tasks/<int:task_id>/reassign/", views.task_reassign_view, name="task-reassign"
     ),
     path("supervisor/tasks/<int:task_id>/release/", views.task_release_view, name="task-release"),
+    path("supervisor/queues/<int:queue_id>/members/", views.queue_members, name="queue-members"),
     path("supervisor/systems/<slug:slug>/switch/", views.system_switch, name="system-switch"),
     # The customer's link (reviews.services.notices.notice_url): no login.
     path("notice/<str:token>/", views.notice, name="notice"),

@@ -19,7 +19,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from escalations.forms import AppealDecisionForm, AppealForm, SubjectAccessForm
+from escalations.forms import AppealDecisionForm, AppealForm, QueueMembersForm, SubjectAccessForm
 from escalations.models import Appeal
 from escalations.selectors import (
     AppealRules,
@@ -38,9 +38,10 @@ from escalations.services import (
 )
 from escalations.services.access import subject_access_export
 from escalations.services.evidence import evidence_read
+from reviews.access import systems_overseen
 from reviews.display import case_input_view, case_output_view
 from reviews.forms import SystemSwitchForm, TaskReassignForm
-from reviews.models import ReviewTask
+from reviews.models import Queue, ReviewTask
 from reviews.selectors import (
     case_contests,
     case_decisions,
@@ -50,16 +51,13 @@ from reviews.selectors import (
     supervisor_board,
     user_roles,
 )
-from reviews.services.assignment import (
-    KIND_ROLES,
-    task_reassign,
-    task_release,
-    task_release_by_supervisor,
-)
+from reviews.services.assignment import KIND_ROLES, task_release
 from reviews.services.notices import customer_language
+from reviews.services.queue_members import queue_members_set
+from reviews.services.supervision import task_reassign, task_release_by_supervisor
 from reviews.views import form_with_fresh_key, redirect_to
 from workbench.errors import NotFound, WorkbenchError
-from workbench.models import AISystem, Role
+from workbench.models import Role
 from workbench.services import Actor, ai_system_set_stopped
 from workbench.views import require_compliance
 
@@ -85,10 +83,12 @@ def task_reassign_view(request, task_id: int):
         return _board(request, errors={("task", task_id): _first_error(form)}, status=422)
     try:
         task = task_reassign(task_id=task_id, to_user=form.cleaned_data["to_user"], by=request.user)
+    except NotFound:
+        raise Http404("no such task") from None  # not one of their board's: says nothing more
     except WorkbenchError as error:
         return _board(request, errors={("task", task_id): error.message}, status=error.status)
     messages.success(request, f"{task.case.reference} is now with {task.assignee.get_username()}.")
-    return _back(request)
+    return _back(request, task)
 
 
 @login_required
@@ -97,17 +97,19 @@ def task_release_view(request, task_id: int):
     _require_supervisor(request)
     try:
         task = task_release_by_supervisor(task_id=task_id, by=request.user)
+    except NotFound:
+        raise Http404("no such task") from None
     except WorkbenchError as error:
         return _board(request, errors={("task", task_id): error.message}, status=error.status)
     messages.success(request, f"Released {task.case.reference}: it is back in {task.queue.name}.")
-    return _back(request)
+    return _back(request, task)
 
 
 @login_required
 @require_POST
 def system_switch(request, slug: str):
     _require_supervisor(request)
-    system = get_object_or_404(AISystem, slug=slug)
+    system = get_object_or_404(systems_overseen(user=request.user), slug=slug)
     form = SystemSwitchForm(request.POST)
     if not form.is_valid():
         return _board(request, errors={("system", slug): _first_error(form)}, status=422)
@@ -128,11 +130,50 @@ def system_switch(request, slug: str):
     return _back(request)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue_members(request, queue_id: int):
+    """The members of a queue on the supervisor's board: when it lists
+    some, only they see and work it; none, everyone with its role."""
+    _require_supervisor(request)
+    queue = get_object_or_404(
+        Queue.objects.select_related("system").filter(
+            system__in=systems_overseen(user=request.user)
+        ),
+        pk=queue_id,
+    )
+    form = QueueMembersForm(request.POST or None, queue=queue)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                members = queue_members_set(
+                    queue=queue,
+                    users=list(form.cleaned_data["members"]),
+                    actor=Actor.user(request.user),
+                )
+            except WorkbenchError as error:
+                form.add_error("members", error.message)
+                status = error.status
+            else:
+                who = ", ".join(members) if members else f"everyone with the {queue.role} role"
+                messages.success(request, f"{queue.name} is now worked by {who}.")
+                return redirect("escalations:supervisor")
+        else:
+            status = 422
+    return render(
+        request, "escalations/queue_members.html", {"queue": queue, "form": form}, status=status
+    )
+
+
 def _first_error(form) -> str:
     return next(iter(form.errors.values()))[0]
 
 
-def _back(request):
+def _back(request, task=None):
+    if task is not None and request.POST.get("back") == "case":
+        # Acted from the case page: back to it.
+        return redirect_to(request, reverse("reviews:case", args=[task.case.reference]))
     if request.htmx:
         return _board(request)
     return redirect("escalations:supervisor")
@@ -141,16 +182,17 @@ def _back(request):
 def _board(request, *, errors: dict | None = None, status: int = 200):
     errors = errors or {}
     now = timezone.now()
-    board = supervisor_board(now=now)
+    board = supervisor_board(user=request.user, now=now)
     attention = []
     for task in board.attention:
         excluded = {user.pk for user in task.excluded.all()}
+        members = board.members.get(task.queue_id)
         roles = sorted({task.queue.role, KIND_ROLES.get(task.kind, task.queue.role)})
         people = dict(pair for role in roles for pair in board.people.get(role, []))
         candidates = [
             (pk, username)
             for pk, username in sorted(people.items(), key=lambda pair: pair[1])
-            if pk not in excluded and pk != task.assignee_id
+            if pk not in excluded and pk != task.assignee_id and (not members or pk in members)
         ]
         attention.append(
             {
@@ -168,7 +210,7 @@ def _board(request, *, errors: dict | None = None, status: int = 200):
         "board": board,
         "attention": attention,
         "systems": systems,
-        "due_soon": tasks_due_soon(now=now),
+        "due_soon": tasks_due_soon(now=now, systems=systems_overseen(user=request.user)),
         "supervisor_queues": [q for q in board.queues if q.role == Role.SUPERVISOR],
         # Errors without a row on the board (e.g. a task that is done by now).
         "other_errors": list(errors.values()),
@@ -270,7 +312,7 @@ def rate_limited(request, exception=None):
 def appeal_detail(request, reference: str):
     roles = user_roles(user=request.user)
     try:
-        appeal = appeal_for_staff(reference=reference, roles=roles)
+        appeal = appeal_for_staff(reference=reference, roles=roles, user=request.user)
     except NotFound:
         raise Http404("no such appeal") from None
     page = AppealPage(request, appeal)
@@ -386,7 +428,7 @@ def evidence_download(request, reference: str, evidence_id):
     to a supervisor; as a download, never rendered inline."""
     roles = user_roles(user=request.user)
     try:
-        appeal = appeal_for_staff(reference=reference, roles=roles)
+        appeal = appeal_for_staff(reference=reference, roles=roles, user=request.user)
     except NotFound:
         raise Http404("no such appeal") from None
     allowed = appeal.statement_opened_by_id == request.user.pk or Role.SUPERVISOR in roles

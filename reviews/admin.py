@@ -14,17 +14,62 @@ from reviews.models import Case, Policy, Queue, ReasonCode, ReviewTask
 from reviews.routing import PolicyInvalid
 from reviews.services import policy_dry_run, policy_publish, reason_code_save
 from reviews.services.policies import MAX_POLICY_BYTES, policy_parse
+from reviews.services.queue_members import queue_members_set
 from reviews.services.reason_codes import reason_code_row_problems
 from workbench.admin import ReadOnlyAdmin
 from workbench.errors import WorkbenchError
 from workbench.services import Actor
 
 
+class QueueMembersAdminForm(forms.ModelForm):
+    class Meta:
+        model = Queue
+        fields = ["members"]
+
+    def clean_members(self):
+        members = list(self.cleaned_data["members"])
+        inactive = sorted(user.username for user in members if not user.is_active)
+        if inactive:
+            raise forms.ValidationError(
+                f"an inactive user cannot be a member: {', '.join(inactive)}", code="inactive"
+            )
+        return members
+
+
 @admin.register(Queue)
 class QueueAdmin(ReadOnlyAdmin):
-    # Queues change with their system's policy, which records each change.
+    """Queues change with their system's policy, which records each change;
+    here only their members (``queue_members_set``, recorded too)."""
+
     list_display = ["slug", "system", "name", "role", "sla_hours", "reviews_required", "blind"]
     list_filter = ["system", "role"]
+    form = QueueMembersAdminForm
+    fields = ["system", "slug", "name", "role", "hold_limit", "release_cooldown_minutes", "members"]
+    readonly_fields = [
+        "system",
+        "slug",
+        "name",
+        "role",
+        "hold_limit",
+        "release_cooldown_minutes",
+    ]
+    filter_horizontal = ["members"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("reviews.change_queue")
+
+    def save_model(self, request, obj, form, change):
+        pass  # nothing of the queue itself changes here
+
+    def save_related(self, request, form, formsets, change):
+        try:
+            queue_members_set(
+                queue=form.instance,
+                users=list(form.cleaned_data["members"]),
+                actor=Actor.user(request.user),
+            )
+        except WorkbenchError as error:
+            messages.error(request, error.message)
 
 
 class PolicyUploadForm(forms.Form):

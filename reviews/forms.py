@@ -61,7 +61,8 @@ class DecisionForm(forms.Form):
 
     AGREE, OVERRIDE, ESCALATE, RELEASE = "agree", "override", "escalate", "release"
     COMMIT = "commit"  # blind queues: the reviewer's own outcome, before the AI's is shown
-    ACTIONS = [(a, a) for a in (AGREE, OVERRIDE, ESCALATE, RELEASE, COMMIT)]
+    RENEW, RECUSE = "renew", "recuse"  # the lease, not the decision
+    ACTIONS = [(a, a) for a in (AGREE, OVERRIDE, ESCALATE, RELEASE, COMMIT, RENEW, RECUSE)]
 
     task = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     fencing_token = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
@@ -88,8 +89,21 @@ class DecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "data-shortcut": "e", "aria-keyshortcuts": "e"}),
     )
 
+    recusal_reason = forms.CharField(
+        label="Why you recuse yourself",
+        required=False,
+        max_length=2000,
+        help_text="The conflict of interest. You will not be given this case again.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
     # Service field paths -> form fields (``verdict`` has no field of its own).
-    FIELD_OF_PATH = {"outcome": "outcome", "reason_code": "reason_code", "rationale": "rationale"}
+    FIELD_OF_PATH = {
+        "outcome": "outcome",
+        "reason_code": "reason_code",
+        "rationale": "rationale",
+        "recusal_reason": "recusal_reason",
+    }
 
     def __init__(self, *args, outcomes: list[str], reason_choices: list[tuple[str, str]], **kwargs):
         # Both lists come from the selectors the decision service checks with
@@ -152,3 +166,21 @@ class SystemSwitchForm(forms.Form):
         max_length=2000,
         error_messages={"required": "give a reason for stopping or restarting the system"},
     )
+
+
+class CaseViewPurposeForm(forms.Form):
+    """A compliance officer's purpose for opening a case (required; recorded)."""
+
+    purpose = forms.CharField(
+        label="Purpose",
+        max_length=1000,
+        help_text="Why you open this case (an audit, a complaint, a request): it is recorded.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "give the purpose of opening this case"},
+    )
+
+    def clean_purpose(self):
+        purpose = self.cleaned_data["purpose"].strip()
+        if not purpose:
+            raise forms.ValidationError("give the purpose of opening this case")
+        return purpose

@@ -75,10 +75,21 @@ class Queue(models.Model):
     reviews_required = models.PositiveSmallIntegerField(default=1)
     blind = models.BooleanField(default=False)
     lease_minutes = models.PositiveIntegerField(default=15)
+    # A released task is not offered to the reviewer who released it again
+    # for this long, unless nothing else is left for them (task_claim_next).
+    release_cooldown_minutes = models.PositiveIntegerField(default=30, db_default=30)
+    # How many tasks one reviewer may hold at once when claiming from here.
+    hold_limit = models.PositiveSmallIntegerField(default=1, db_default=1)
+    # Optional: when listed, only they see its counts, claim its tasks and
+    # open its cases; when empty, everyone with the role (DESIGN §3).
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="queue_memberships"
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["system", "slug"], name="queue_slug_unique_per_system"),
+            models.CheckConstraint(condition=Q(hold_limit__gte=1), name="queue_hold_limit_1_up"),
             models.CheckConstraint(
                 condition=Q(reviews_required__in=[1, 2]), name="queue_reviews_required_1_or_2"
             ),
@@ -211,6 +222,16 @@ class ReviewTask(models.Model):
     excluded = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="excluded_tasks"
     )
+    # Who released the task last, and until when it is not offered to them
+    # again (the queue's release_cooldown_minutes).
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    cooldown_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -232,6 +253,8 @@ class ReviewTask(models.Model):
                 condition=Q(status="open"),
                 name="task_open_claim_order",
             ),
+            # What a reviewer holds: the hold limit's count at every claim.
+            models.Index(fields=["assignee"], condition=Q(status="claimed"), name="task_held_by"),
             # The lease sweep, and the lazy check at every claim.
             models.Index(
                 fields=["lease_expires_at"], condition=Q(status="claimed"), name="task_lease_expiry"
@@ -247,6 +270,40 @@ class ReviewTask(models.Model):
 
     def __str__(self):
         return f"{self.kind} task for {self.case.reference}"
+
+
+class CaseView(models.Model):
+    """A compliance officer opened a case read-only, and why. The trail's
+    ``case.viewed`` event holds the purpose's SHA-256 only (the AI system
+    reads its cases' trail through the API); the words are kept here."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="views")
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="case_views"
+    )
+    purpose = models.TextField()
+    purpose_sha256 = models.CharField(max_length=64)
+    viewed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"{self.viewer_id} viewed {self.case_id}"
+
+
+class Recusal(models.Model):
+    """A reviewer stepped away from a case for a conflict of interest: they
+    are excluded from its tasks for good. The trail's ``case.recused`` holds
+    the reason's SHA-256; the words are kept here."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="recusals")
+    task = models.ForeignKey("ReviewTask", on_delete=models.PROTECT, related_name="recusals")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="recusals"
+    )
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.reviewer_id} recused from {self.case_id}"
 
 
 class QueueTaskCount(models.Model):

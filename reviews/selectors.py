@@ -9,6 +9,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum, prefetch_related
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from reviews.access import CaseAccess, case_access, queues_workable, systems_overseen
 from reviews.models import (
     Case,
     Decision,
@@ -160,12 +161,15 @@ def queues_overview(
     now: datetime | None = None,
     overdue: bool = False,
     user: User | None = None,
+    systems=None,
 ) -> list[Queue]:
     """Queues (those of ``roles``, or all when None) annotated with
     ``open_count``, ``claimed_count``, ``oldest_due`` (of the open and
     claimed tasks), when ``overdue``, ``overdue_count`` (open or claimed
     past their due time) and, for ``user``, ``excluded_count`` (open tasks
-    they may not take: they had a part in the case) and ``claimable_count``.
+    they may not take: they had a part in the case) and ``claimable_count``;
+    with ``roles`` and ``user``, only the queues the user may work
+    (membership); ``systems`` (a queryset), only those AI systems' queues.
 
     The counts are the sums of the queue's ``QueueTaskCount`` rows, kept by
     triggers: counting the open tasks themselves took ~40 ms per view with
@@ -195,8 +199,14 @@ def queues_overview(
             .values("n")
         )
         queues = queues.annotate(excluded_count=Coalesce(Subquery(excluded), 0))
-    if roles is not None:
+    if roles is not None and user is not None:
+        # Only the queues the user may work: a queue listing members shows
+        # its counts to them alone.
+        queues = queues.filter(pk__in=queues_workable(user=user, roles=roles).values("pk"))
+    elif roles is not None:
         queues = queues.filter(role__in=list(roles))
+    if systems is not None:
+        queues = queues.filter(system__in=systems)
     queues = list(queues.order_by("name", "system__name"))
     for queue in queues if user is not None else ():
         queue.claimable_count = max(queue.open_count - queue.excluded_count, 0)
@@ -216,6 +226,11 @@ def tasks_held(*, user: User) -> list[ReviewTask]:
 class CaseForReviewer:
     case: Case
     tasks: list[ReviewTask]  # every task of the case, oldest first, with queue and assignee
+    access: str = CaseAccess.WORK  # how the user opens it (reviews.access.CaseAccess)
+
+    @property
+    def read_only(self) -> bool:
+        return self.access in (CaseAccess.SUPERVISE, "compliance")
 
     def held_by(self, user: User, now: datetime | None = None) -> ReviewTask | None:
         """The task of this case ``user`` holds a live lease on, if any. (An
@@ -247,10 +262,11 @@ class CaseForReviewer:
         )
 
 
-def case_for_reviewer(*, reference: str, roles: Iterable[str]) -> CaseForReviewer:
-    """The case if one of ``roles`` is the role of a queue holding one of its
-    tasks; otherwise ``NotFound``, the same as a case that does not exist,
-    so that references do not leak."""
+def case_for_reviewer(*, reference: str, user: User, roles: Iterable[str]) -> CaseForReviewer:
+    """The case if ``user`` may open it (``reviews.access.case_access``:
+    a queue of theirs holds or held it, they acted on it, or they oversee
+    its AI system); otherwise ``NotFound``, the same as a case that does not
+    exist, so that references do not leak. ``access`` says how."""
     case = (
         Case.objects.select_related("system", "policy", "subject")
         .filter(reference=reference)
@@ -259,10 +275,22 @@ def case_for_reviewer(*, reference: str, roles: Iterable[str]) -> CaseForReviewe
     if case is None:
         raise NotFound(f"no case {reference!r}", "case_not_found")
     tasks = list(case.tasks.select_related("queue", "assignee").order_by("created_at", "id"))
-    roles = set(roles)
-    if not any(task.queue.role in roles for task in tasks):
+    access = case_access(case=case, tasks=tasks, user=user, roles=set(roles))
+    return CaseForReviewer(case=case, tasks=tasks, access=access)
+
+
+def case_for_compliance(*, reference: str) -> CaseForReviewer:
+    """Any case, read-only, for a compliance officer (who gives a purpose
+    first: ``case_view_record``); ``NotFound`` when there is none."""
+    case = (
+        Case.objects.select_related("system", "policy", "subject")
+        .filter(reference=reference)
+        .first()
+    )
+    if case is None:
         raise NotFound(f"no case {reference!r}", "case_not_found")
-    return CaseForReviewer(case=case, tasks=tasks)
+    tasks = list(case.tasks.select_related("queue", "assignee").order_by("created_at", "id"))
+    return CaseForReviewer(case=case, tasks=tasks, access="compliance")
 
 
 # --- What the decision form offers ---------------------------------------------------------
@@ -558,6 +586,9 @@ ACTION_LABELS = {
     "case.escalated": "Escalated",
     "case.contested": "Contested",
     "case.overdue": "Overdue: moved to the supervisors",
+    "case.lease_renewed": "Lease renewed",
+    "case.recused": "Recused (conflict of interest)",
+    "case.viewed": "Read by a compliance officer",
     "appeal.filed": "Appeal filed by the customer",
     "appeal.statement_opened": "Customer's statement opened",
     "appeal.decided": "Appeal decided",
@@ -635,15 +666,22 @@ class SupervisorBoard:
     people: dict[str, list[tuple[int, str]]]  # role -> [(user id, username)]
     systems: list[AISystem]
     limit: int
+    members: dict[int, set[int]] = field(default_factory=dict)  # queue id -> member ids
 
 
-def supervisor_board(*, now: datetime | None = None, limit: int = 100) -> SupervisorBoard:
+def supervisor_board(
+    *, user: User | None = None, now: datetime | None = None, limit: int = 100
+) -> SupervisorBoard:
     """Queue health, the tasks that need a supervisor's eye, open escalations,
-    who can take what, and the AI systems with their kill switch."""
+    who can take what (with each queue's members), and the AI systems with
+    their kill switch: of the systems ``user`` oversees
+    (``reviews.access.systems_overseen``; all of them without a user)."""
     now = now or timezone.now()
     related = ("case__system", "queue", "assignee")
+    systems = systems_overseen(user=user) if user is not None else AISystem.objects.all()
+    tasks = ReviewTask.objects.filter(case__system__in=systems)
     attention = list(
-        ReviewTask.objects.filter(
+        tasks.filter(
             Q(status=ReviewTask.Status.CLAIMED) | Q(status=ReviewTask.Status.OPEN, due_at__lt=now)
         )
         .select_related(*related)
@@ -651,7 +689,7 @@ def supervisor_board(*, now: datetime | None = None, limit: int = 100) -> Superv
         .order_by("due_at", "id")[:limit]
     )
     escalations = list(
-        ReviewTask.objects.filter(kind=ReviewTask.Kind.ESCALATION, status__in=ACTIVE_TASK)
+        tasks.filter(kind=ReviewTask.Kind.ESCALATION, status__in=ACTIVE_TASK)
         .select_related(*related)
         .order_by("-priority", "due_at", "id")[:limit]
     )
@@ -663,13 +701,27 @@ def supervisor_board(*, now: datetime | None = None, limit: int = 100) -> Superv
     )
     for role, pk, username in rows:
         people.setdefault(role, []).append((pk, username))
+    queues = queues_overview(roles=None, now=now, overdue=True, systems=systems)
+    members: dict[int, set[int]] = {}
+    names: dict[int, list[str]] = {}
+    rows = (
+        Queue.members.through.objects.filter(queue__in=[queue.pk for queue in queues])
+        .order_by("user__username")
+        .values_list("queue_id", "user_id", "user__username")
+    )
+    for queue_id, member, username in rows:
+        members.setdefault(queue_id, set()).add(member)
+        names.setdefault(queue_id, []).append(username)
+    for queue in queues:
+        queue.member_names = names.get(queue.pk, [])
     return SupervisorBoard(
-        queues=queues_overview(roles=None, now=now, overdue=True),
+        queues=queues,
         attention=attention,
         escalations=escalations,
         people=people,
-        systems=list(AISystem.objects.order_by("slug")),
+        systems=list(systems.order_by("slug")),
         limit=limit,
+        members=members,
     )
 
 

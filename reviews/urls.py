@@ -9,4 +9,6 @@ urlpatterns = [
     path("", views.queue_list, name="queues"),
     path("queues/claim/", views.claim_next, name="claim"),
     path("cases/<str:reference>/", views.case_detail, name="case"),
+    # A compliance officer's read-only view, after they give its purpose.
+    path("cases/<str:reference>/view/", views.case_view, name="case-view"),
 ]

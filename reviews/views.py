@@ -6,6 +6,7 @@ Each URL serves its page and, for htmx, the fragment it swaps. Every form
 has a real action, so the screens work without JavaScript.
 """
 
+import re
 import uuid
 
 from django.contrib import messages
@@ -17,13 +18,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from reviews.access import CaseAccess, task_people
 from reviews.display import CaseFacts, TaskFacts, case_input_view, case_output_view
-from reviews.forms import ClaimForm, DecisionForm
+from reviews.forms import CaseViewPurposeForm, ClaimForm, DecisionForm
 from reviews.models import Case, Queue, ReviewTask
 from reviews.selectors import (
     CaseForReviewer,
     case_contests,
     case_decisions,
+    case_for_compliance,
     case_for_reviewer,
     case_outcome_choices,
     case_reason_choices,
@@ -33,8 +36,10 @@ from reviews.selectors import (
     tasks_held,
     user_roles,
 )
-from reviews.services.assignment import task_claim_next, task_release
+from reviews.services.assignment import KIND_ROLES, HoldLimitReached, task_claim_next, task_release
+from reviews.services.case_views import case_view_record
 from reviews.services.decisions import DecisionInput, decision_record
+from reviews.services.held import task_lease_renew, task_recuse
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role
 
@@ -90,7 +95,12 @@ def claim_next(request):
     if not form.is_valid():
         raise Http404("no such queue")
     queue_id = form.cleaned_data["queue"]
-    task = task_claim_next(user=request.user, queue_id=queue_id)
+    try:
+        task = task_claim_next(user=request.user, queue_id=queue_id)
+    except HoldLimitReached as limit:
+        # At the queue's hold limit: open the case they hold, and say why.
+        messages.warning(request, limit.message)
+        return redirect_to(request, reverse("reviews:case", args=[limit.held.case.reference]))
     if task is None:
         queue = Queue.objects.filter(pk=queue_id).first() if queue_id else None
         where = f"in {queue.name}" if queue else "in your queues"
@@ -107,18 +117,50 @@ def claim_next(request):
 def case_detail(request, reference: str):
     roles = user_roles(user=request.user)
     try:
-        found = case_for_reviewer(reference=reference, roles=roles)
+        found = case_for_reviewer(reference=reference, user=request.user, roles=roles)
     except NotFound:
+        if Role.COMPLIANCE in roles and request.method == "GET" and _reference_shaped(reference):
+            # A compliance officer opens any case, once they say why.
+            return redirect_to(request, reverse("reviews:case-view", args=[reference]))
         # The same answer as for a case that does not exist: references do not leak.
         raise Http404("no such case") from None
-    if _appeal_only(found, roles, request.user):
+    if found.access != CaseAccess.SUPERVISE and _appeal_only(found, roles, request.user):
         # The appeal page shows the decision appealed only once the customer's
         # statement is opened. (The URL name is the one link to escalations.)
         return redirect("escalations:appeal", reference)
     page = CasePage(request, found)
     if request.method == "POST":
+        if found.read_only:
+            raise Http404("no task of yours on this case")
         return page.decide()
     return page.render()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_view(request, reference: str):
+    """A compliance officer opens a case read-only: first the purpose (GET:
+    the form, for any reference, so it says nothing of whether the case
+    exists), then, with the POST that records it (``case.viewed``), the case."""
+    roles = user_roles(user=request.user)
+    if Role.COMPLIANCE not in roles or not _reference_shaped(reference):
+        raise Http404("no such case")
+    form = CaseViewPurposeForm(request.POST if request.method == "POST" else None)
+    if request.method == "GET" or not form.is_valid():
+        status = 422 if request.method == "POST" else 200
+        context = {"form": form, "reference": reference}
+        return render(request, "reviews/case_view_purpose.html", context, status=status)
+    try:
+        found = case_for_compliance(reference=reference)
+    except NotFound:
+        raise Http404("no such case") from None
+    case_view_record(case=found.case, user=request.user, purpose=form.cleaned_data["purpose"])
+    return CasePage(request, found).render(full=True)
+
+
+def _reference_shaped(reference: str) -> bool:
+    """Shaped like a case reference (``WB-XXXX-XXXX``): anything else is no case."""
+    return re.fullmatch(r"WB-[0-9A-Z]{4}-[0-9A-Z]{4}", reference) is not None
 
 
 def _appeal_only(found: CaseForReviewer, roles: set[str], user) -> bool:
@@ -182,6 +224,24 @@ class CasePage:
                 task_release(task_id=task.pk, user=request.user, fencing_token=token)
                 messages.success(request, f"Released {case.reference}: it is back in its queue.")
                 return redirect_to(request, reverse("reviews:queues"))
+            if action == DecisionForm.RENEW:
+                renewed = task_lease_renew(task_id=task.pk, user=request.user, fencing_token=token)
+                until = timezone.localtime(renewed.lease_expires_at).strftime("%H:%M")
+                messages.success(
+                    request, f"Lease renewed: {case.reference} is yours until {until}."
+                )
+                return redirect_to(request, reverse("reviews:case", args=[case.reference]))
+            if action == DecisionForm.RECUSE:
+                task_recuse(
+                    task_id=task.pk,
+                    user=request.user,
+                    fencing_token=token,
+                    reason=data["recusal_reason"],
+                )
+                messages.success(
+                    request, f"You recused yourself from {case.reference}: it is back in its queue."
+                )
+                return redirect_to(request, reverse("reviews:queues"))
             if action == DecisionForm.COMMIT:
                 return self._commit(form, task, token, blind_key)
             chosen = request.session.get(blind_key) if blind else None
@@ -238,7 +298,15 @@ class CasePage:
     def _form(self, **kwargs) -> DecisionForm:
         return DecisionForm(outcomes=self.outcomes, reason_choices=self.reasons.options, **kwargs)
 
-    def render(self, *, form: DecisionForm | None = None, status: int = 200, failed_task=None):
+    def render(
+        self,
+        *,
+        form: DecisionForm | None = None,
+        status: int = 200,
+        failed_task=None,
+        full: bool = False,
+    ):
+        """The page, or for htmx its decision fragment (``full``: the page anyway)."""
         request, case, held, hidden = self.request, self.case, self.held, self.hidden
         if form is None and held is not None:
             form = DecisionForm.fresh(
@@ -280,6 +348,8 @@ class CasePage:
             # out of sight like the first review and the blind AI outcome.
             "decisions": [],
             "now": timezone.now(),
+            "read_only": self.found.read_only,
+            "supervise": self._supervisor_actions(),
         }
         if not hidden:
             # The AI's view: outside blind review, or once the reviewer committed.
@@ -294,11 +364,29 @@ class CasePage:
         # The customer's own words on why they contested: their input, shown blind too.
         contested = any(entry.action == "case.contested" for entry in context["timeline"])
         context["contests"] = case_contests(case=case) if contested else []
-        if request.htmx:
+        if request.htmx and not full:
             return render(request, "reviews/case.html#decision", context, status=status)
         if context["decisions"] is None:
             context["decisions"] = case_decisions(case=case)
         return render(request, "reviews/case.html", context, status=status)
+
+    def _supervisor_actions(self) -> list[dict]:
+        """For a supervisor overseeing the case: each active task with whom
+        it may be handed to (Reassign) and whether it can be released."""
+        if self.found.access != CaseAccess.SUPERVISE:
+            return []
+        actions = []
+        for task in self.found.active_tasks:
+            roles = {task.queue.role, KIND_ROLES.get(task.kind, task.queue.role)}
+            people = task_people(task=task, roles=roles).exclude(pk=task.assignee_id)
+            actions.append(
+                {
+                    "task": TaskFacts.of(task, blind=self.hidden),
+                    "candidates": list(people.order_by("username").values_list("pk", "username")),
+                    "claimed": task.status == ReviewTask.Status.CLAIMED,
+                }
+            )
+        return actions
 
 
 def form_with_fresh_key(form, held: ReviewTask | None = None):

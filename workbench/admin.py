@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 
+from workbench.admin_forms import UserChangeWithLineForm
 from workbench.errors import WorkbenchError
 from workbench.models import (
     AISystem,
@@ -85,6 +86,7 @@ class WorkbenchUserAdmin(UserAdmin):
     and each change is recorded in the trail in its transaction. They are
     not deleted: decisions name their reviewer; deactivate instead."""
 
+    form = UserChangeWithLineForm
     list_display = ["username", "email", "manager", "is_active", "last_login"]
     list_filter = ["groups", "is_active"]
     fieldsets = UserAdmin.fieldsets + (("Reporting line", {"fields": ["manager"]}),)

@@ -1,9 +1,10 @@
-"""Reads of the core: the trail."""
+"""Reads of the core: the trail, the reporting line."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from workbench.models import Checkpoint, TrailEvent, TrailHead
+from workbench.models import Checkpoint, TrailEvent, TrailHead, User
 from workbench.services.merkle import MerkleTree
 
 
@@ -75,3 +76,64 @@ def trail_events_of_system(*, system: str, after: int, limit: int) -> SystemTrai
             path = [node.hex() for node in tree.path(event["seq"] - 1)]
             event["proof"] = {"tree_size": checkpoint.seq, "path": path}
     return SystemTrailPage(events, checkpoint, more)
+
+
+# --- The reporting line ---------------------------------------------------------------------
+
+REPORTING_DEPTH = 64  # no real organisation is deeper; a walk never goes further
+
+
+def _manager_edges() -> dict[int, int | None]:
+    return dict(User.objects.values_list("pk", "manager_id"))
+
+
+def reporting_line(*, user_ids: Iterable[int]) -> set[int]:
+    """``user_ids`` with everyone above any of them (their managers, their
+    managers' managers, ...) and everyone below (reports, reports' reports,
+    ...), transitively. One read of the manager column, then a walk that
+    visits each person once (cycle-safe) and goes at most
+    ``REPORTING_DEPTH`` levels each way."""
+    start = {pk for pk in user_ids if pk is not None}
+    if not start:
+        return set()
+    managers = _manager_edges()
+    reports: dict[int, list[int]] = {}
+    for pk, manager in managers.items():
+        if manager is not None:
+            reports.setdefault(manager, []).append(pk)
+    found = set(start)
+    # Up: each person's chain of managers.
+    for pk in start:
+        current, depth = managers.get(pk), 0
+        while current is not None and depth < REPORTING_DEPTH:
+            if current in found:  # its own line up is walked already (or a loop)
+                break
+            found.add(current)
+            current, depth = managers.get(current), depth + 1
+    # Down: everyone reporting, directly or not, to someone in ``start``.
+    frontier, depth = list(start), 0
+    seen = set(start)
+    while frontier and depth < REPORTING_DEPTH:
+        frontier = [r for pk in frontier for r in reports.get(pk, ()) if r not in seen]
+        seen.update(frontier)
+        depth += 1
+    return found | seen
+
+
+def manager_cycle(*, user_id: int | None, manager_id: int | None) -> bool:
+    """Whether making ``manager_id`` the manager of ``user_id`` would close a
+    loop: the user is the manager, or above them in their line."""
+    if manager_id is None or user_id is None:
+        return False
+    if manager_id == user_id:
+        return True
+    managers = _manager_edges()
+    current, depth, seen = managers.get(manager_id), 0, {manager_id}
+    while current is not None and depth < REPORTING_DEPTH:
+        if current == user_id:
+            return True
+        if current in seen:  # a loop already in the data, above: not through this user
+            return False
+        seen.add(current)
+        current, depth = managers.get(current), depth + 1
+    return False

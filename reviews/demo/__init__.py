@@ -24,8 +24,10 @@ from django.db import transaction
 
 from reviews.management.commands.load_policy import policy_read
 from reviews.management.commands.load_reason_codes import reason_codes_read
+from reviews.models import Queue
 from reviews.schemas import CaseIn
 from reviews.services import case_ingest_batch, policy_publish, reason_codes_load
+from reviews.services.queue_members import queue_members_set
 from workbench.models import AISystem, Role, User
 from workbench.services import Actor, ai_system_create, api_key_create, user_create
 
@@ -51,10 +53,23 @@ DEMO_USERS = [
     DemoUser("sup.sam", Role.SUPERVISOR),
     DemoUser("rev.alice", Role.REVIEWER, manager="sup.sam"),
     DemoUser("rev.bob", Role.REVIEWER, manager="sup.sam"),
+    DemoUser("rev.chen", Role.REVIEWER, manager="sup.sam"),
+    DemoUser("rev.dora", Role.REVIEWER, manager="sup.sam"),
     DemoUser("appeal.carol", Role.APPEAL_REVIEWER),
     DemoUser("comp.dana", Role.COMPLIANCE),
     DemoUser("admin", Role.ADMIN),
 ]
+
+
+# Each system's reviewer queues have their own team (queue members, DESIGN §3):
+# the claims reviewers do not see the chats, nor the chat reviewers the claims.
+DEMO_TEAMS = {
+    "claims-ai": {
+        "queues": ["claims-review", "senior-review"],
+        "members": ["rev.alice", "rev.bob"],
+    },
+    "support-bot": {"queues": ["chat-escalations"], "members": ["rev.chen", "rev.dora"]},
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,9 @@ class DemoSummary:
     policies: dict[str, int] = field(default_factory=dict)  # system slug -> version
     reason_codes: dict[str, int] = field(default_factory=dict)  # system slug -> codes loaded
     cases: Counter = field(default_factory=Counter)  # (system slug, status) -> count
+    teams: dict[str, tuple[list[str], list[str]]] = field(
+        default_factory=dict
+    )  # slug -> (queues, members)
 
 
 def demo_load(*, cases: int = 300) -> DemoSummary:
@@ -146,6 +164,11 @@ def demo_load(*, cases: int = 300) -> DemoSummary:
                 )
             summary.reason_codes[spec.slug] = system.reason_codes.filter(active=True).count()
             summary.keys[spec.slug] = api_key_create(system=system, actor=ACTOR).plaintext
+            team = DEMO_TEAMS[spec.slug]
+            members = list(User.objects.filter(username__in=team["members"], is_active=True))
+            for queue in Queue.objects.filter(system=system, slug__in=team["queues"]):
+                queue_members_set(queue=queue, users=members, actor=ACTOR)
+            summary.teams[spec.slug] = (team["queues"], sorted(u.username for u in members))
             items = builders[spec.slug]
             for start in range(0, len(items), BATCH_SIZE):
                 results = case_ingest_batch(system=system, items=items[start : start + BATCH_SIZE])

@@ -28,7 +28,17 @@ LEAVES = {
     "text_matches",
 }
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,64}")
-QUEUE_FIELDS = {"slug", "name", "role", "sla_hours", "reviews_required", "blind", "lease_minutes"}
+QUEUE_FIELDS = {
+    "slug",
+    "name",
+    "role",
+    "sla_hours",
+    "reviews_required",
+    "blind",
+    "lease_minutes",
+    "hold_limit",
+    "release_cooldown_minutes",
+}
 POLICY_FIELDS = {
     "system",
     "outcomes",
@@ -288,6 +298,14 @@ def _validate_queues(queues: Any, roles: set[str], problems: list[str]) -> dict[
             value = queue.get(number, 1)
             if not _is_int(value) or value < 1:
                 problems.append(f"{where}.{number}: must be a positive whole number")
+        hold = queue.get("hold_limit", 1)
+        if not _is_int(hold) or not 1 <= hold <= 100:
+            problems.append(f"{where}.hold_limit: must be a whole number from 1 to 100")
+        cooldown = queue.get("release_cooldown_minutes", 0)
+        if not _is_int(cooldown) or not 0 <= cooldown <= 1440:
+            problems.append(
+                f"{where}.release_cooldown_minutes: must be a whole number from 0 to 1440"
+            )
         if not isinstance(queue.get("blind", False), bool):
             problems.append(f"{where}.blind: must be true or false")
     return slugs

@@ -10,16 +10,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case as DbCase
+from django.db.models import F, Q, When
 from django.utils import timezone
 
+from reviews.access import appeal_conflicted, queues_workable
 from reviews.models import Case, Queue, ReviewTask
 from workbench.db import prepared_statements
 from workbench.errors import WorkbenchError
 from workbench.models import AISystem, Role, User
-from workbench.services.trail import Actor, TrailEntry, trail_append, trail_append_many
+from workbench.services import Actor, TrailEntry, trail_append, trail_append_many
 
 LEASE_FIELDS = ["status", "assignee", "claimed_at", "lease_expires_at"]
+HOLD_LIMIT_MAX = 100  # the highest hold_limit a policy may set (reviews.routing)
+ACTIVE = (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
 # Who may be given a task of each kind besides the people of its queue: an
 # overdue appeal sits with the supervisors, who may hand it to an appeal reviewer.
 KIND_ROLES = {
@@ -35,27 +39,51 @@ class TaskError(WorkbenchError):
     status = 409
 
 
+class HoldLimitReached(TaskError):
+    """Claim next, at the queue's ``hold_limit``: ``held`` is the task the
+    reviewer holds (the earliest due), to open instead."""
+
+    def __init__(self, message: str, held: ReviewTask):
+        super().__init__(message, "hold_limit")
+        self.held = held
+
+
+def _held_count(user: User) -> int:
+    return ReviewTask.objects.filter(status=ReviewTask.Status.CLAIMED, assignee=user).count()
+
+
 def tasks_claimable(*, user: User, queue_slug: str | None = None, queue_id: int | None = None):
-    """Open tasks ``user`` may take, in claim order: highest priority, then
-    earliest due. Role decides the queues (``queue_id`` one queue;
-    ``queue_slug`` the queues of that slug, in any AI system); an exclusion
-    (conflict of interest) removes single tasks. The queues are resolved to
-    ids first so that the query reads the task table alone, along the
-    partial index of open tasks in claim order, and stops at the first row
-    it may take."""
-    roles = [group.name for group in user.groups.all()]
-    queues = Queue.objects.filter(role__in=roles)
+    """Open tasks ``user`` may take, in claim order: those not on a release
+    cooldown for them first, then highest priority, then earliest due. The
+    queues they may work decide (role and membership: ``queues_workable``;
+    ``queue_id`` one queue; ``queue_slug`` the queues of that slug, in any AI
+    system), less the queues whose ``hold_limit`` they are at; an exclusion
+    (conflict of interest, recusal) removes single tasks. The queues are
+    resolved to ids first, so that the query reads the task table alone.
+    (The SQLite claim; PostgreSQL's is ``CLAIM_SQL``, the same rules.)"""
+    queues = queues_workable(user=user).filter(hold_limit__gt=_held_count(user))
     if queue_slug:
         queues = queues.filter(slug=queue_slug)
     if queue_id:
         queues = queues.filter(pk=queue_id)
+    now = timezone.now()
+    cooling = Q(released_by=user, cooldown_until__gt=now)
     return (
         ReviewTask.objects.filter(
             status=ReviewTask.Status.OPEN, queue_id__in=list(queues.values_list("pk", flat=True))
         )
         .exclude(excluded=user)
-        .order_by("-priority", "due_at", "id")
+        .annotate(cooling=DbCase(When(cooling, then=1), default=0))
+        .order_by("cooling", "-priority", "due_at", "id")
     )
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Which of the user's queues a claim looks in (None: any)."""
+
+    slug: str | None = None
+    queue_id: int | None = None
 
 
 def task_claim_next(
@@ -71,43 +99,102 @@ def task_claim_next(
     who got a row.
     """
     where = _Where(queue_slug or None, queue_id or None)
-    if connection.features.has_select_for_update_skip_locked:
-        return _claim_skip_locked(user, where)
+    while True:
+        try:
+            if connection.features.has_select_for_update_skip_locked:
+                task = _claim_skip_locked(user, where)
+            else:
+                task = _claim_compare_and_set(user, where)
+        except _NotIndependent as refused:
+            # Rolled back: the exclusion is kept (the appeal's line changed
+            # since it was filed) and the claim goes on without that task.
+            refused.task.excluded.add(user)
+            continue
+        break
+    if task is None:
+        _hold_limit_check(user, where)
+    return task
+
+
+class _NotIndependent(Exception):
+    """Raised inside a claim's transaction to undo it: the appeal picked is
+    one ``user`` may not decide."""
+
+    def __init__(self, task: ReviewTask):
+        self.task = task
+
+
+def _independence_check(user: User, task: ReviewTask) -> None:
+    """Claim time: the appeal's conflicts are read anew (a change of
+    managers since filing counts). Only for appeals, after the pick: the
+    claim's statement stays one query."""
+    if task.kind == ReviewTask.Kind.APPEAL and appeal_conflicted(task=task, user=user):
+        raise _NotIndependent(task)
+
+
+def _claim_compare_and_set(user: User, where: _Where) -> ReviewTask | None:
     task_leases_expire()
     with transaction.atomic():
         task = _take(user, where)
         if task is None:
             return None
+        _independence_check(user, task)
         Case.objects.filter(pk=task.case_id).update(status=Case.Status.IN_REVIEW)
         _record_claim(user, task)
     return task
 
 
-@dataclass(frozen=True)
-class _Where:
-    """Which of the user's queues a claim looks in (None: any)."""
-
-    slug: str | None = None
-    queue_id: int | None = None
+def _hold_limit_check(user: User, where: _Where) -> None:
+    """Nothing was claimed: if that is because the user is at the hold limit
+    of a queue they asked for, say so, with the task they hold."""
+    held = _held_count(user)
+    if not held:
+        return
+    queues = queues_workable(user=user).filter(hold_limit__lte=held)
+    if where.slug:
+        queues = queues.filter(slug=where.slug)
+    if where.queue_id:
+        queues = queues.filter(pk=where.queue_id)
+    limit = queues.order_by("hold_limit").values_list("hold_limit", flat=True).first()
+    if limit is None:
+        return
+    task = (
+        ReviewTask.objects.filter(status=ReviewTask.Status.CLAIMED, assignee=user)
+        .select_related("case", "queue")
+        .order_by("due_at", "id")
+        .first()
+    )
+    tasks = "a task" if limit == 1 else f"{limit} tasks"
+    raise HoldLimitReached(
+        f"You already hold {tasks}, the most this queue lets one reviewer hold at once: "
+        f"decide or release {task.case.reference} before claiming another.",
+        task,
+    )
 
 
 def _claim_skip_locked(user: User, where: _Where) -> ReviewTask | None:
     # The look for expired leases rides along in the claim's statement: when
     # there are some, it claims nothing, they go back to their queues, and
     # the claim runs again (without looking, so it cannot go round forever).
-    check_expired = True
+    # When nothing but tasks on their cooldown is left for the user, it runs
+    # once more, taking those too (the one case of a second statement).
+    check_expired, cooldown = True, True
     while True:
         # Planning the claim's statement took ~1.5 ms of the database's CPU,
         # more than running it: its plan is kept for the connection.
         with transaction.atomic(), prepared_statements():
-            expired, task = _take_skip_locked(user, where, check_expired)
+            expired, task = _take_skip_locked(user, where, check_expired, cooldown)
             if task is not None:
+                _independence_check(user, task)
                 _record_claim(user, task)
                 return task
-        if not expired:
+        if expired:
+            task_leases_expire()
+            check_expired = False
+        elif cooldown:
+            cooldown = False
+        else:
             return None
-        task_leases_expire()
-        check_expired = False
 
 
 def _record_claim(user: User, task: ReviewTask) -> None:
@@ -131,33 +218,52 @@ def _record_claim(user: User, task: ReviewTask) -> None:
 
 
 # Claim next in one statement (PostgreSQL). Unless expired leases wait to be
-# returned to their queues, walk the open tasks of the user's queues in claim
-# order along task_open_claim_order, skip the rows other claimers hold and
-# the tasks the user is excluded from, lease the first, mark its case in
-# review, and return what the caller and the trail event need. The queue ids
+# returned to their queues, walk the open tasks of the queues the user may
+# work (role, membership, below the queue's hold limit) in claim order along
+# task_open_claim_order, skip the rows other claimers hold, the tasks the
+# user is excluded from and (unless nothing else is left: a second run) those
+# they released within the queue's cooldown, lease the first, mark its case in review, and
+# return what the caller and the trail event need. The queue ids
 # are an InitPlan, so the task table is read alone and the walk stops at the
 # first row it may take (see tasks_claimable).
 TASK_FIELDS = [f.attname for f in ReviewTask._meta.concrete_fields]
 QUEUE_FIELDS = [f.attname for f in Queue._meta.concrete_fields]
+CLAIM_QUEUES = """
+      t.queue_id = ANY(ARRAY(
+          SELECT q.id FROM reviews_queue q
+          WHERE q.role = ANY(%(roles)s) AND (%(slug)s::text IS NULL OR q.slug = %(slug)s)
+            AND (%(queue)s::bigint IS NULL OR q.id = %(queue)s)
+            AND (NOT EXISTS (SELECT 1 FROM reviews_queue_members m WHERE m.queue_id = q.id)
+                 OR EXISTS (SELECT 1 FROM reviews_queue_members m
+                            WHERE m.queue_id = q.id AND m.user_id = %(user)s))
+            AND q.hold_limit > (SELECT held FROM held)
+      ))
+      AND NOT EXISTS (
+          SELECT 1 FROM reviews_reviewtask_excluded x
+          WHERE x.reviewtask_id = t.id AND x.user_id = %(user)s
+      )"""
 CLAIM_SQL = f"""
-WITH expired AS (
+WITH held AS (
+    -- What the user holds, counted once and at most to the highest hold limit
+    -- a policy may set, along task_held_by.
+    SELECT count(*) AS held FROM (
+        SELECT 1 FROM reviews_reviewtask
+        WHERE status = 'claimed' AND assignee_id = %(user)s
+        LIMIT {HOLD_LIMIT_MAX}
+    ) mine
+), expired AS (
     SELECT %(check_expired)s AND EXISTS (
         SELECT 1 FROM reviews_reviewtask
         WHERE status = 'claimed' AND lease_expires_at <= %(now)s
     ) AS found
 ), picked AS (
+    -- Unless nothing else is left (cooldown false: the second try), not a
+    -- task the user released within its queue's cooldown.
     SELECT t.id FROM reviews_reviewtask t
     WHERE NOT (SELECT found FROM expired)
-      AND t.status = 'open'
-      AND t.queue_id = ANY(ARRAY(
-          SELECT q.id FROM reviews_queue q
-          WHERE q.role = ANY(%(roles)s) AND (%(slug)s::text IS NULL OR q.slug = %(slug)s)
-            AND (%(queue)s::bigint IS NULL OR q.id = %(queue)s)
-      ))
-      AND NOT EXISTS (
-          SELECT 1 FROM reviews_reviewtask_excluded x
-          WHERE x.reviewtask_id = t.id AND x.user_id = %(user)s
-      )
+      AND t.status = 'open' AND {CLAIM_QUEUES}
+      AND (NOT %(cooldown)s OR t.released_by_id IS DISTINCT FROM %(user)s
+           OR t.cooldown_until <= %(now)s)
     ORDER BY t.priority DESC, t.due_at, t.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
@@ -186,7 +292,7 @@ FROM expired LEFT JOIN (
 
 
 def _take_skip_locked(
-    user: User, where: _Where, check_expired: bool
+    user: User, where: _Where, check_expired: bool, cooldown: bool = True
 ) -> tuple[bool, ReviewTask | None]:
     """Whether expired leases were found, and the task claimed (``CLAIM_SQL``).
 
@@ -196,6 +302,7 @@ def _take_skip_locked(
     holding the fields a claim reads (the others load on access)."""
     params = {
         "check_expired": check_expired,
+        "cooldown": cooldown,
         "roles": [group.name for group in user.groups.all()],
         "slug": where.slug,
         "queue": where.queue_id,
@@ -278,25 +385,38 @@ def task_locked_for(*, task_id: int, user: User, fencing_token: int) -> ReviewTa
 
 @transaction.atomic
 def task_release(*, task_id: int, user: User, fencing_token: int) -> ReviewTask:
-    """Hand a claimed task back to its queue."""
+    """Hand a claimed task back to its queue. It is not offered to ``user``
+    again for the queue's ``release_cooldown_minutes``, unless nothing else
+    is left for them (``task_claim_next``)."""
     task = task_locked_for(task_id=task_id, user=user, fencing_token=fencing_token)
-    _reopen(task)
+    _reopen(task, released_by=user)
     trail_append(
         action="case.released",
         actor=Actor.user(user),
         case=task.case.reference,
         system=task.case.system.slug,
-        data={"task": task.pk, "reason": "released"},
+        data={
+            "task": task.pk,
+            "reason": "released",
+            "cooldown_until": task.cooldown_until.isoformat(),
+        },
     )
     return task
 
 
-def _reopen(task: ReviewTask) -> None:
+def _reopen(task: ReviewTask, released_by: User | None = None) -> None:
     task.status = ReviewTask.Status.OPEN
     task.assignee = None
     task.claimed_at = None
     task.lease_expires_at = None
-    task.save(update_fields=LEASE_FIELDS)
+    fields = LEASE_FIELDS
+    if released_by is not None:
+        task.released_by = released_by
+        task.cooldown_until = timezone.now() + timedelta(
+            minutes=task.queue.release_cooldown_minutes
+        )
+        fields = [*LEASE_FIELDS, "released_by", "cooldown_until"]
+    task.save(update_fields=fields)
     Case.objects.filter(pk=task.case_id).update(status=Case.Status.PENDING_REVIEW)
 
 
@@ -330,94 +450,3 @@ def task_leases_expire(*, now: datetime | None = None) -> int:
             _reopen(task)
         trail_append_many(entries)
     return len(tasks)
-
-
-def _locked(task_id: int) -> ReviewTask:
-    task = (
-        ReviewTask.objects.select_for_update(of=("self",))
-        .select_related("queue", "case__system", "assignee")
-        .filter(pk=task_id)
-        .first()
-    )
-    if task is None:
-        raise TaskError("no such task", "task_not_found")
-    if task.status not in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED):
-        raise TaskError(f"this task is {task.status}; there is nothing to change", "task_closed")
-    return task
-
-
-@transaction.atomic
-def task_reassign(*, task_id: int, to_user: User, by: User) -> ReviewTask:
-    """A supervisor gives an open or claimed task to ``to_user``, under a new lease."""
-    task = _locked(task_id)
-    roles = {task.queue.role, KIND_ROLES.get(task.kind, task.queue.role)}
-    if not any(to_user.has_role(role) for role in roles):
-        raise TaskError(
-            f"{to_user.username} does not have the {' or '.join(sorted(roles))} role "
-            "this task needs",
-            "wrong_role",
-        )
-    if task.excluded.filter(pk=to_user.pk).exists():
-        raise TaskError(f"{to_user.username} is excluded from this case", "excluded")
-    previous = task.assignee.username if task.assignee else None
-    _lease(task, to_user, timezone.now())
-    task.save(update_fields=[*LEASE_FIELDS, "fencing_token"])
-    Case.objects.filter(pk=task.case_id).update(status=Case.Status.IN_REVIEW)
-    trail_append(
-        action="case.reassigned",
-        actor=Actor.user(by),
-        case=task.case.reference,
-        system=task.case.system.slug,
-        data={"task": task.pk, "from": previous, "to": to_user.username},
-    )
-    return task
-
-
-@transaction.atomic
-def task_release_by_supervisor(*, task_id: int, by: User) -> ReviewTask:
-    """A supervisor takes a claimed task away from whoever holds it."""
-    task = _locked(task_id)
-    if task.status != ReviewTask.Status.CLAIMED:
-        raise TaskError("this task is not claimed", "not_claimed")
-    holder = task.assignee.username
-    _reopen(task)
-    trail_append(
-        action="case.released",
-        actor=Actor.user(by),
-        case=task.case.reference,
-        system=task.case.system.slug,
-        data={"task": task.pk, "reason": "released_by_supervisor", "assignee": holder},
-    )
-    return task
-
-
-# --- Queue counts ---------------------------------------------------------------------------
-
-FOLD_SQL = """
-WITH folded AS (
-    DELETE FROM reviews_queuetaskcount
-    WHERE id IN (SELECT id FROM reviews_queuetaskcount WHERE slot <> 0 FOR UPDATE SKIP LOCKED)
-    RETURNING queue_id, open, claimed
-), merged AS (
-    INSERT INTO reviews_queuetaskcount (queue_id, slot, open, claimed)
-    SELECT queue_id, 0, sum(open), sum(claimed) FROM folded GROUP BY queue_id ORDER BY queue_id
-    ON CONFLICT (queue_id, slot) DO UPDATE
-    SET open = reviews_queuetaskcount.open + EXCLUDED.open,
-        claimed = reviews_queuetaskcount.claimed + EXCLUDED.claimed
-)
-SELECT count(*) FROM folded
-"""
-
-
-def queue_task_counts_fold() -> int:
-    """Fold the per-connection rows of the queue counts into one row per
-    queue (PostgreSQL; see ``QueueTaskCount``), so that a queue's counts stay
-    a sum of a few rows however many connections came and went. Rows of
-    transactions still running are locked and left for the next fold; the
-    slot-0 rows are written in queue order, so two folds cannot deadlock.
-    Returns how many rows were folded. Derived data: no trail event."""
-    if connection.vendor != "postgresql":
-        return 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(FOLD_SQL)
-        return cursor.fetchone()[0]

@@ -21,6 +21,8 @@ QUEUE_DEFAULTS = {
     "reviews_required": 1,
     "blind": False,
     "lease_minutes": 15,
+    "hold_limit": 1,
+    "release_cooldown_minutes": 30,
 }
 SUPERVISORS_QUEUE = {
     "slug": "supervisors",

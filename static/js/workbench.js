@@ -62,6 +62,30 @@
     target.focus();
   });
 
+  // The lease on the case held: a countdown, and a warning before it runs
+  // out (LEASE_WARN_SECONDS). Without JavaScript the page shows its end time.
+  var LEASE_WARN_SECONDS = 120;
+
+  function leaseTick() {
+    document.querySelectorAll("[data-lease-expires]").forEach(function (element) {
+      var left = Math.round((Date.parse(element.dataset.leaseExpires) - Date.now()) / 1000);
+      var panel = element.closest("section") || document;
+      var warning = panel.querySelector("[data-lease-warning]");
+      element.hidden = false;
+      if (left <= 0) {
+        element.textContent = "(lease expired)";
+      } else {
+        var minutes = Math.floor(left / 60);
+        var seconds = left % 60;
+        element.textContent = "(" + minutes + ":" + (seconds < 10 ? "0" : "") + seconds + " left)";
+      }
+      if (warning) warning.hidden = left > LEASE_WARN_SECONDS;
+    });
+  }
+  leaseTick();
+  window.setInterval(leaseTick, 1000);
+  document.addEventListener("htmx:afterSwap", leaseTick);
+
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
     var active = document.activeElement;

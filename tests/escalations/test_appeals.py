@@ -191,6 +191,55 @@ def test_the_reporting_line_of_a_decider_is_excluded_both_ways(system, alice, ca
     assert task_claim_next(user=carol).pk == appeal.task_id
 
 
+def test_three_levels_up_and_down_are_kept_from_the_appeal(system, alice, carol):
+    make = factories.UserFactory
+    top = make(username="top", role="appeal_reviewer")
+    middle = make(username="middle", role="appeal_reviewer", manager=top)
+    alice.manager = middle
+    alice.save()
+    junior = make(username="junior", role="appeal_reviewer", manager=alice)
+    intern = make(username="intern", role="appeal_reviewer", manager=junior)
+    appeal = file(decided_case(system, alice))
+    assert set(appeal.task.excluded.all()) == {alice, top, middle, junior, intern}
+    for person in (top, middle, junior, intern):
+        assert task_claim_next(user=person) is None, person.username
+    assert task_claim_next(user=carol).pk == appeal.task_id
+
+
+def test_a_manager_change_while_the_appeal_is_open_counts_at_claim_time(system, alice, carol):
+    skip = factories.UserFactory(username="skip", role="appeal_reviewer")
+    appeal = file(decided_case(system, alice))
+    assert skip not in appeal.task.excluded.all()
+    # Since the filing, alice's manager came to report to skip.
+    middle = factories.UserFactory(username="middle", role="supervisor", manager=skip)
+    alice.manager = middle
+    alice.save()
+    assert task_claim_next(user=skip) is None  # the line is read again at the claim
+    task = ReviewTask.objects.get(pk=appeal.task_id)
+    assert (task.status, task.assignee) == ("open", None)
+    assert skip in task.excluded.all()  # kept, so the next claim skips it at once
+    assert (
+        not TrailEvent.objects.filter(action="case.claimed", case=task.case.reference)
+        .filter(body__contains='"skip"')
+        .exists()
+    )
+    assert task_claim_next(user=carol).pk == appeal.task_id
+
+
+def test_a_supervisor_cannot_hand_an_appeal_to_the_line(system, alice, carol, sam):
+    from reviews.services.supervision import task_reassign
+
+    appeal = file(decided_case(system, alice))
+    skip = factories.UserFactory(username="skip", role="appeal_reviewer")
+    alice.manager = factories.UserFactory(username="middle", role="supervisor", manager=skip)
+    alice.save()
+    with pytest.raises(TaskError) as refused:
+        task_reassign(task_id=appeal.task_id, to_user=skip, by=sam)
+    assert refused.value.code == "not_independent"
+    assert ReviewTask.objects.get(pk=appeal.task_id).assignee is None
+    assert task_reassign(task_id=appeal.task_id, to_user=carol, by=sam).assignee == carol
+
+
 def test_independence_is_checked_again_when_deciding(system, alice, carol):
     appeal = file(decided_case(system, alice))
     task = task_claim_next(user=carol)

@@ -15,7 +15,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from escalations.models import Appeal
-from reviews.models import Case
+from reviews.models import Case, Queue
 from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_token, notice_url
 from tests import factories
@@ -758,6 +758,7 @@ def test_a_chat_notice_shows_our_answer_only_while_it_is_the_decision_in_force(
     assert alone.status == "finalized"
     pending = chat(2, "I want a human, this is useless")
     overridden = chat(3, "Please get me a person")
+    Queue.objects.filter(system=support).update(hold_limit=2)  # alice holds two at once
     task = task_claim_next(user=alice)  # the customer who asked for a person: still pending
     assert task.case_id == pending.pk
     task = task_claim_next(user=alice)

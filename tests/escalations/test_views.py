@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
-from reviews.models import Case, Decision, ReviewTask
+from reviews.models import Case, Decision, Queue, ReviewTask
 from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
 from tests import factories
@@ -233,14 +233,15 @@ def test_the_supervisor_page_runs_a_fixed_number_of_queries(
 ):
     for n in range(1, cases + 1):
         deny_case(system, n)
+    Queue.objects.filter(system=system).update(hold_limit=2)  # alice holds one, escalates one
     task_claim_next(user=alice)
     task_claim_next(user=bob)
     escalated(system, alice, 100)
     client = client_for(sam)
     # session, user, groups, claimed/overdue tasks (+ their exclusions), open
-    # escalations, people by role, queues with their counts, AI systems, the
-    # queues' deadlines and the tasks due soon
-    with django_assert_num_queries(11):
+    # escalations, people by role, queues with their counts, the queues'
+    # members, AI systems, the queues' deadlines and the tasks due soon
+    with django_assert_num_queries(12):
         response = client.get("/supervisor/")
     assert response.status_code == 200
 

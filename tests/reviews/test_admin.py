@@ -128,3 +128,25 @@ def test_a_reason_code_with_markup_is_refused_in_the_admin(system, admin_client)
     assert "must be plain text" in page.content.decode()
     assert not ReasonCode.objects.filter(code="X-1").exists()
     assert not TrailEvent.objects.filter(action="system.reason_code_saved").exists()
+
+
+def test_a_queues_members_are_changed_in_the_admin_and_an_inactive_one_is_refused(system):
+    from reviews.models import Queue
+
+    admin_user = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+    mia = factories.UserFactory(username="rev.mia", role="reviewer")
+    gone = factories.UserFactory(username="rev.gone", role="reviewer", is_active=False)
+    queue = Queue.objects.get(system=system, slug="claims-review")
+    client = factories.client_for(admin_user)
+    url = f"/admin/reviews/queue/{queue.pk}/change/"
+    assert client.get(url).status_code == 200
+    refused = client.post(url, {"members": [mia.pk, gone.pk]})
+    assert refused.status_code == 200
+    assert "an inactive user cannot be a member: rev.gone" in refused.content.decode()
+    assert not queue.members.exists()
+    assert client.post(url, {"members": [mia.pk]}).status_code == 302
+    assert list(queue.members.all()) == [mia]
+    event = TrailEvent.objects.filter(action="queue.members_changed").get()
+    assert json.loads(event.body)["data"]["members"] == ["rev.mia"]
+    queue.refresh_from_db()
+    assert queue.name  # nothing else of the queue changed

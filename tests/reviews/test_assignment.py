@@ -1,12 +1,15 @@
+import hashlib
+import json
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
 
-from reviews.models import Case, ReviewTask
-from reviews.services.assignment import task_claim_next, task_leases_expire, task_release
+from reviews.models import Case, Queue, ReviewTask
+from reviews.services.assignment import TaskError, task_claim_next, task_leases_expire, task_release
 from tests import factories
+from workbench.errors import Invalid
 from workbench.models import TrailEvent
 
 
@@ -23,6 +26,7 @@ def test_claim_next_takes_the_highest_priority_then_the_earliest_due(system, rev
     first, second, urgent = (denial(system, n) for n in (1, 2, 3))
     ReviewTask.objects.filter(case=urgent).update(priority=9)
     ReviewTask.objects.filter(case=second).update(due_at=timezone.now())
+    Queue.objects.filter(system=system).update(hold_limit=4)  # the default holds one
     order = [task_claim_next(user=reviewer).case for _ in range(3)]
     assert order == [urgent, second, first]
     assert task_claim_next(user=reviewer) is None
@@ -105,7 +109,7 @@ def test_an_expired_lease_is_reclaimed_lazily_at_claim_time(system, reviewer):
 
 
 def test_a_supervisor_reassigns_and_releases(system, reviewer):
-    from reviews.services.assignment import task_reassign, task_release_by_supervisor
+    from reviews.services.supervision import task_reassign, task_release_by_supervisor
 
     supervisor = factories.UserFactory(role="supervisor")
     other = factories.UserFactory(role="reviewer")
@@ -123,3 +127,123 @@ def test_a_supervisor_reassigns_and_releases(system, reviewer):
     assert (released.status, released.assignee) == ("open", None)
     actions = list(TrailEvent.objects.values_list("action", flat=True).order_by("seq"))[-3:]
     assert actions == ["case.claimed", "case.reassigned", "case.released"]
+
+
+# --- Fair to the reviewer and to the case ------------------------------------------------------
+
+
+def test_a_released_task_goes_to_someone_else_first_unless_nothing_else_is_left(system, reviewer):
+    first, second = denial(system, 1), denial(system, 2)
+    task = task_claim_next(user=reviewer)
+    assert task.case == first
+    task_release(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token)
+    again = task_claim_next(user=reviewer)
+    assert again.case == second  # not the one just released
+    task_release(task_id=again.pk, user=reviewer, fencing_token=again.fencing_token)
+    # Both on cooldown for them: the first in claim order comes back.
+    assert task_claim_next(user=reviewer).case == first
+    # Someone else is given the released one at once.
+    other = factories.UserFactory(role="reviewer")
+    assert task_claim_next(user=other).case == second
+
+
+def test_the_cooldown_is_the_queues_and_ends(system, reviewer):
+    first, _ = denial(system, 1), denial(system, 2)
+    Queue.objects.filter(system=system).update(release_cooldown_minutes=5)
+    task = task_claim_next(user=reviewer)
+    task_release(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token)
+    event = json.loads(TrailEvent.objects.filter(action="case.released").get().body)
+    assert event["data"]["cooldown_until"]
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        assert task_claim_next(user=reviewer).case == first
+
+
+def test_recusing_excludes_the_reviewer_from_the_case_for_good(system, reviewer):
+    from reviews.models import Recusal
+    from reviews.services.held import task_recuse
+
+    case = denial(system, 1)
+    task = task_claim_next(user=reviewer)
+    with pytest.raises(Invalid) as refused:
+        task_recuse(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token, reason=" ")
+    assert refused.value.code == "reason_required"
+    assert ReviewTask.objects.get(pk=task.pk).status == "claimed"
+    reason = "The claimant is my neighbour."
+    task_recuse(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token, reason=reason)
+    task.refresh_from_db()
+    assert (task.status, task.assignee) == ("open", None)
+    assert reviewer in task.excluded.all()
+    assert task_claim_next(user=reviewer) is None  # nothing else: still not theirs
+    with time_machine.travel(timezone.now() + timedelta(days=2)):
+        assert task_claim_next(user=reviewer) is None
+    event = TrailEvent.objects.filter(action="case.recused").get()
+    assert event.case == case.reference
+    assert reason not in event.body
+    assert (
+        json.loads(event.body)["data"]["reason_sha256"]
+        == hashlib.sha256(reason.encode()).hexdigest()
+    )
+    assert Recusal.objects.get().reason == reason
+
+
+def test_a_reviewer_holds_at_most_the_queues_hold_limit(system, reviewer):
+    from reviews.services.assignment import HoldLimitReached
+
+    _, second, _ = denial(system, 1), denial(system, 2), denial(system, 3)
+    held = task_claim_next(user=reviewer)
+    with pytest.raises(HoldLimitReached) as limit:
+        task_claim_next(user=reviewer)
+    assert limit.value.code == "hold_limit"
+    assert limit.value.held.pk == held.pk
+    assert ReviewTask.objects.filter(assignee=reviewer).count() == 1
+    Queue.objects.filter(system=system).update(hold_limit=2)
+    assert task_claim_next(user=reviewer).case == second
+    with pytest.raises(HoldLimitReached):
+        task_claim_next(user=reviewer)
+
+
+def test_a_lease_is_renewed_by_its_holder_and_recorded(system, reviewer):
+    from reviews.services.held import task_lease_renew
+
+    denial(system, 1)
+    task = task_claim_next(user=reviewer)
+    with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=False):
+        renewed = task_lease_renew(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token)
+        assert renewed.lease_expires_at == timezone.now() + timedelta(minutes=15)
+    assert renewed.fencing_token == task.fencing_token  # the form stays valid
+    assert TrailEvent.objects.filter(action="case.lease_renewed").count() == 1
+    other = factories.UserFactory(role="reviewer")
+    with pytest.raises(TaskError) as refused:
+        task_lease_renew(task_id=task.pk, user=other, fencing_token=task.fencing_token)
+    assert refused.value.code == "not_your_task"
+    with time_machine.travel(timezone.now() + timedelta(hours=1)), pytest.raises(TaskError) as late:
+        task_lease_renew(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token)
+    assert late.value.code == "lease_expired"
+    assert TrailEvent.objects.filter(action="case.lease_renewed").count() == 1
+
+
+def test_a_forged_task_id_or_token_is_refused_and_nothing_written(system, chat_system, reviewer):
+    from reviews.services.held import task_lease_renew, task_recuse
+
+    denial(system, 1)
+    mine = task_claim_next(user=reviewer)
+    chat = factories.ingest(chat_system, factories.chat_payload(2, text="I want a human now"))
+    theirs = task_claim_next(user=factories.UserFactory(role="reviewer"))
+    assert theirs.case == chat
+    before = TrailEvent.objects.count()
+    for call in (
+        lambda: task_release(task_id=theirs.pk, user=reviewer, fencing_token=theirs.fencing_token),
+        lambda: task_lease_renew(
+            task_id=theirs.pk, user=reviewer, fencing_token=mine.fencing_token
+        ),
+        lambda: task_recuse(
+            task_id=theirs.pk, user=reviewer, fencing_token=theirs.fencing_token, reason="x"
+        ),
+        lambda: task_release(task_id=mine.pk, user=reviewer, fencing_token=mine.fencing_token + 7),
+        lambda: task_release(task_id=10**9, user=reviewer, fencing_token=1),
+    ):
+        with pytest.raises(TaskError) as refused:
+            call()
+        assert refused.value.code in {"not_your_task", "stale_form", "task_not_found"}
+    assert TrailEvent.objects.count() == before
+    assert ReviewTask.objects.get(pk=theirs.pk).status == "claimed"

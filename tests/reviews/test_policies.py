@@ -322,3 +322,24 @@ def test_a_dry_run_counts_where_the_latest_cases_would_go_and_writes_nothing(sys
 def test_a_dry_run_of_an_invalid_policy_names_its_problems(system):
     with pytest.raises(PolicyInvalid):
         policy_dry_run(document={**factories.CLAIMS_POLICY, "rules": [{"name": "x"}]})
+
+
+def test_a_queue_sets_its_hold_limit_and_release_cooldown(claims_ai):
+    queues = [dict(SECTION_4_QUEUES[0], hold_limit=3, release_cooldown_minutes=0)]
+    policy_publish(document=section_4(queues=[*queues, *SECTION_4_QUEUES[1:]]), actor=ACTOR)
+    queue = Queue.objects.get(slug=SECTION_4_QUEUES[0]["slug"])
+    assert (queue.hold_limit, queue.release_cooldown_minutes) == (3, 0)
+    other = Queue.objects.get(slug=SECTION_4_QUEUES[1]["slug"])
+    assert (other.hold_limit, other.release_cooldown_minutes) == (1, 30)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hold_limit", 0), ("hold_limit", 101), ("release_cooldown_minutes", -1), ("hold_limit", "2")],
+)
+def test_a_bad_hold_limit_or_cooldown_is_refused(claims_ai, field, value):
+    queues = [dict(SECTION_4_QUEUES[0], **{field: value}), *SECTION_4_QUEUES[1:]]
+    with pytest.raises(PolicyInvalid) as refused:
+        policy_publish(document=section_4(queues=queues), actor=ACTOR)
+    assert any(problem.startswith(f"queues[0].{field}:") for problem in refused.value.problems)
+    assert not Queue.objects.exists()

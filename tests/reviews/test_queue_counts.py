@@ -14,13 +14,13 @@ from django.utils import timezone
 from reviews.models import Decision, Queue, QueueTaskCount, ReviewTask
 from reviews.selectors import queues_overview
 from reviews.services.assignment import (
-    queue_task_counts_fold,
     task_claim_next,
     task_leases_expire,
-    task_reassign,
     task_release,
 )
 from reviews.services.decisions import DecisionInput, decision_record
+from reviews.services.queue_counts import queue_task_counts_fold
+from reviews.services.supervision import task_reassign
 from tests import factories
 
 
@@ -97,6 +97,7 @@ def test_concurrent_claimers_each_keep_a_row_and_folding_keeps_the_sums():
     system = factories.system_with_policy()
     for n in range(40):
         denial(system, n)
+    Queue.objects.filter(system=system).update(hold_limit=5)  # each holds all they claim
     reviewers = [factories.UserFactory(role="reviewer") for _ in range(4)]
     start = threading.Barrier(4)
     errors = []

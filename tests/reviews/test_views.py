@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
 
-from reviews.models import Case, Decision, ReviewTask
+from reviews.models import Case, Decision, Queue, ReviewTask
 from reviews.services.assignment import task_claim_next, task_release
 from reviews.services.decisions import DecisionInput, decision_record
 from tests import factories
@@ -725,6 +725,7 @@ def _busy(system, reviewers, cases):
 def test_my_queues_runs_a_fixed_number_of_queries(
     system, alice, bob, cases, django_assert_num_queries
 ):
+    Queue.objects.filter(system=system).update(hold_limit=2)
     _busy(system, [alice, bob], cases)
     task_claim_next(user=alice)  # alice holds two
     client = client_for(alice)
@@ -738,6 +739,7 @@ def test_my_queues_runs_a_fixed_number_of_queries(
 def test_the_case_page_runs_a_fixed_number_of_queries(
     system, alice, bob, catalog, events, django_assert_num_queries
 ):
+    Queue.objects.filter(system=system).update(release_cooldown_minutes=0)  # claimed back
     _busy(system, [bob], 6)
     case = deny_case(system, 99)
     ReviewTask.objects.filter(case=case).update(priority=50)
@@ -748,8 +750,9 @@ def test_the_case_page_runs_a_fixed_number_of_queries(
         task = task_claim_next(user=alice)
     client = client_for(alice)
     # session, user, groups, case (+system, policy, subject), its tasks (+queue,
-    # assignee), reason codes, trail events, decisions (+reviewer, queue)
-    with django_assert_num_queries(8):
+    # assignee), whether a queue of alice's holds it (members), reason codes,
+    # trail events, decisions (+reviewer, queue)
+    with django_assert_num_queries(9):
         response = client.get(case_url(case))
     assert response.status_code == 200
     assert len(response.context["timeline"]) >= 2 + events
@@ -894,6 +897,8 @@ def test_no_state_of_a_blind_case_shows_the_ai_before_the_commitment(leak_system
     case = factories.ingest(leak_system, leak_payload(1))
     assert case.route["rule"] == "zqoutcomerule"
     client = client_for(alice)
+    # alice holds the first case while she is the second reviewer of another.
+    Queue.objects.filter(system=leak_system).update(hold_limit=2)
 
     # Claimed.
     assert client.post("/queues/claim/", {"queue": queue_id(leak_system, "claims-review")})[
@@ -1129,3 +1134,51 @@ def test_a_reason_from_another_case_is_refused_next_to_the_field(system, alice):
     html = response.content.decode()
     assert 'id="id_reason_code_error"' in html and "Select a valid choice" in html
     assert not Decision.objects.exists()
+
+
+# --- The reviewer's own workflow: hold limit, renew, recuse -------------------------------------
+
+
+def test_at_the_hold_limit_claim_next_opens_the_held_case_and_says_why(system, alice):
+    held = deny_case(system, 1)
+    deny_case(system, 2)
+    client = client_for(alice)
+    assert client.post("/queues/claim/")["Location"] == case_url(held)
+    again = client.post("/queues/claim/", follow=True)
+    assert again.redirect_chain[-1][0] == case_url(held)
+    page = again.content.decode()
+    assert "You already hold a task" in page
+    assert ">Agree</button>" in page and ">Release</button>" in page
+    assert ReviewTask.objects.filter(assignee=alice).count() == 1
+    htmx = client.post("/queues/claim/", headers=HTMX)
+    assert htmx["HX-Redirect"] == case_url(held)
+
+
+def test_the_lease_is_renewed_from_the_page(system, alice):
+    case = deny_case(system, 1)
+    client = client_for(alice)
+    client.post("/queues/claim/")
+    page = client.get(case_url(case)).content.decode()
+    assert 'data-lease-expires="' in page and "data-lease-warning" in page
+    assert 'value="renew"' in page and 'data-shortcut="r"' in page
+    with time_machine.travel(timezone.now() + timedelta(minutes=12)):
+        renewed = decide(client, case, "renew")
+        assert renewed.status_code == 302 and renewed["Location"] == case_url(case)
+        task = ReviewTask.objects.get(case=case)
+        assert task.lease_expires_at > timezone.now() + timedelta(minutes=14)
+    assert TrailEvent.objects.filter(action="case.lease_renewed").count() == 1
+
+
+def test_recusing_from_the_page_needs_a_reason(system, alice):
+    case = deny_case(system, 1)
+    client = client_for(alice)
+    client.post("/queues/claim/")
+    refused = decide(client, case, "recuse", recusal_reason="")
+    assert refused.status_code == 422
+    assert "say why you recuse yourself" in refused.content.decode()
+    assert not TrailEvent.objects.filter(action="case.recused").exists()
+    done = decide(client, case, "recuse", recusal_reason="I know the member.")
+    assert done.status_code == 302
+    task = ReviewTask.objects.get(case=case)
+    assert task.status == "open" and alice in task.excluded.all()
+    assert TrailEvent.objects.filter(action="case.recused").count() == 1

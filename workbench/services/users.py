@@ -5,7 +5,26 @@ from django.db import transaction
 
 from workbench.errors import Conflict, Invalid, NotFound
 from workbench.models import Role, User
+from workbench.selectors import manager_cycle
 from workbench.services.trail import Actor, trail_append
+
+
+def user_manager_check(*, user: User | None, manager: User | None) -> None:
+    """Refuse a manager that would close a loop in the reporting line (the
+    user would be above themselves): independence is walked along it."""
+    if manager is None:
+        return
+    if (
+        user is not None
+        and user.pk is not None
+        and manager_cycle(user_id=user.pk, manager_id=manager.pk)
+    ):
+        raise Invalid(
+            f"{manager.username} cannot be the manager of {user.username}: "
+            f"{user.username} is {manager.username} or above them in the reporting line, "
+            "which would make a loop",
+            "manager_cycle",
+        )
 
 
 @transaction.atomic
@@ -28,6 +47,7 @@ def user_create(
         boss = User.objects.filter(username=manager).first()
         if boss is None:
             raise NotFound(f"no manager {manager!r}", "unknown_manager")
+    user_manager_check(user=None, manager=boss)  # a new user has no reports: no loop
     user = User(username=username, email=email, manager=boss)
     user.is_staff = role == Role.ADMIN
     user.is_superuser = role == Role.ADMIN
@@ -62,3 +82,14 @@ def user_change_record(*, user: User, actor: Actor, created: bool, fields: list[
             "active": user.is_active,
         },
     )
+
+
+@transaction.atomic
+def user_manager_set(*, user: User, manager: User | None, actor: Actor) -> User:
+    """Change who ``user`` reports to; a loop is refused, nothing written."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    user_manager_check(user=user, manager=manager)
+    user.manager = manager
+    user.save(update_fields=["manager"])
+    user_change_record(user=user, actor=actor, created=False, fields=["manager"])
+    return user

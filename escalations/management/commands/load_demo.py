@@ -52,6 +52,10 @@ class Command(BaseCommand):
             )
             write(f"  {user.username:<14}{user.role:<17}{user.manager or '-'}{note}")
         write("")
+        write("reviewer teams (queue members; nobody else works these queues):")
+        for slug, (queues, members) in summary.teams.items():
+            write(f"  {slug}: {', '.join(members) or '-'} ({', '.join(queues)})")
+        write("")
         write(
             f"the demo reviewers decided {len(work.decided)} claims; "
             f"{len(work.appealed)} are appealed (queue 'appeals', for appeal.carol)"
