@@ -31,9 +31,9 @@ def probe(user_id: int) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from reviews.selectors import user_roles
     from reviews.services.assignment import task_claim_next
     from workbench.models import User
+    from workbench.selectors import user_roles
 
     user = User.objects.get(pk=user_id)
     user_roles(user=user)

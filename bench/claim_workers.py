@@ -147,9 +147,9 @@ def commit_timing_install() -> None:
 def service_worker(user_id: int, queue_slug: str, max_seconds: float, barrier) -> dict:
     from django.db import connection
 
-    from reviews.selectors import user_roles
     from reviews.services.assignment import task_claim_next
     from workbench.models import User
+    from workbench.selectors import user_roles
 
     ids, latencies, errors = [], [], []
     error_count, timed_out = 0, False
@@ -265,9 +265,9 @@ def phase_figures(results: list, start: float, cpu: dict) -> dict:
 
 def claim_serially(user_id: int, count: int, max_seconds: float) -> tuple[dict, list[int]]:
     """``count`` claims one after the other by one user (at most ``max_seconds``)."""
-    from reviews.selectors import user_roles
     from reviews.services.assignment import task_claim_next
     from workbench.models import User
+    from workbench.selectors import user_roles
 
     user = User.objects.get(pk=user_id)
     user_roles(user=user)
@@ -301,9 +301,9 @@ def profile_claims(user_id: int, count: int) -> tuple[dict, list[int]]:
     import io
     import pstats
 
-    from reviews.selectors import user_roles
     from reviews.services.assignment import task_claim_next
     from workbench.models import User
+    from workbench.selectors import user_roles
 
     user = User.objects.get(pk=user_id)
     user_roles(user=user)

@@ -11,8 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from escalations.models import Appeal
 from escalations.services.evidence import ACCEPTED, MAX_FILE_BYTES, MAX_FILES
-from reviews.forms import DecisionForm
 from workbench.models import AISystem, User
+from workbench.web import ServiceErrorsMixin
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -30,7 +30,7 @@ class EvidenceField(forms.FileField):
         return [super().clean(data, initial)] if data else []
 
 
-class AppealForm(forms.Form):
+class AppealForm(ServiceErrorsMixin, forms.Form):
     """The customer's appeal: their statement and, optionally, evidence."""
 
     statement = forms.CharField(
@@ -66,10 +66,8 @@ class AppealForm(forms.Form):
     def fresh(cls) -> "AppealForm":
         return cls(initial={"idempotency_key": uuid.uuid4().hex})
 
-    add_service_error = DecisionForm.add_service_error
 
-
-class AppealDecisionForm(forms.Form):
+class AppealDecisionForm(ServiceErrorsMixin, forms.Form):
     """The appeal reviewer's decision, with reasons the customer reads."""
 
     OPEN, DECIDE, RELEASE = "open", "decide", "release"
@@ -122,8 +120,6 @@ class AppealDecisionForm(forms.Form):
             **kwargs,
         )
 
-    add_service_error = DecisionForm.add_service_error
-
 
 class SubjectAccessForm(forms.Form):
     """Whose data to export for an access request."""
@@ -161,3 +157,27 @@ class QueueMembersForm(forms.Form):
         self.fields["members"].label_from_instance = lambda user: (
             user.username if user.is_active else f"{user.username} (inactive)"
         )
+
+
+# --- The supervisor's board --------------------------------------------------------------
+
+
+class TaskReassignForm(forms.Form):
+    to_user = forms.ModelChoiceField(
+        label="Reassign to",
+        queryset=User.objects.filter(is_active=True),
+        error_messages={"required": "choose who takes the task"},
+    )
+
+
+class SystemSwitchForm(forms.Form):
+    """Stop or restart an AI system (the kill switch); a reason is required."""
+
+    stopped = forms.TypedChoiceField(
+        choices=[("1", "stop"), ("0", "restart")], coerce=lambda value: value == "1"
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=2000,
+        error_messages={"required": "give a reason for stopping or restarting the system"},
+    )

@@ -19,7 +19,14 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from escalations.forms import AppealDecisionForm, AppealForm, QueueMembersForm, SubjectAccessForm
+from escalations.forms import (
+    AppealDecisionForm,
+    AppealForm,
+    QueueMembersForm,
+    SubjectAccessForm,
+    SystemSwitchForm,
+    TaskReassignForm,
+)
 from escalations.models import Appeal
 from escalations.selectors import (
     AppealRules,
@@ -40,7 +47,6 @@ from escalations.services.access import subject_access_export
 from escalations.services.evidence import evidence_read
 from reviews.access import systems_overseen
 from reviews.display import case_input_view, case_output_view
-from reviews.forms import SystemSwitchForm, TaskReassignForm
 from reviews.models import Queue, ReviewTask
 from reviews.selectors import (
     case_contests,
@@ -49,35 +55,29 @@ from reviews.selectors import (
     case_reason_choices,
     case_timeline,
     supervisor_board,
-    user_roles,
 )
 from reviews.services.assignment import KIND_ROLES, task_release
 from reviews.services.notices import customer_language
 from reviews.services.queue_members import queue_members_set
 from reviews.services.supervision import task_reassign, task_release_by_supervisor
-from reviews.views import form_with_fresh_key, redirect_to
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role
+from workbench.selectors import user_roles
 from workbench.services import Actor, ai_system_set_stopped
-from workbench.views import require_compliance
-
-
-def _require_supervisor(request) -> None:
-    if Role.SUPERVISOR not in user_roles(user=request.user):
-        raise Http404("no such page")
+from workbench.web import form_with_fresh_key, redirect_to, role_required
 
 
 @login_required
 @require_GET
+@role_required(Role.SUPERVISOR)
 def supervisor(request):
-    _require_supervisor(request)
     return _board(request)
 
 
 @login_required
 @require_POST
+@role_required(Role.SUPERVISOR)
 def task_reassign_view(request, task_id: int):
-    _require_supervisor(request)
     form = TaskReassignForm(request.POST)
     if not form.is_valid():
         return _board(request, errors={("task", task_id): _first_error(form)}, status=422)
@@ -93,8 +93,8 @@ def task_reassign_view(request, task_id: int):
 
 @login_required
 @require_POST
+@role_required(Role.SUPERVISOR)
 def task_release_view(request, task_id: int):
-    _require_supervisor(request)
     try:
         task = task_release_by_supervisor(task_id=task_id, by=request.user)
     except NotFound:
@@ -107,8 +107,8 @@ def task_release_view(request, task_id: int):
 
 @login_required
 @require_POST
+@role_required(Role.SUPERVISOR)
 def system_switch(request, slug: str):
-    _require_supervisor(request)
     system = get_object_or_404(systems_overseen(user=request.user), slug=slug)
     form = SystemSwitchForm(request.POST)
     if not form.is_valid():
@@ -132,10 +132,10 @@ def system_switch(request, slug: str):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@role_required(Role.SUPERVISOR)
 def queue_members(request, queue_id: int):
     """The members of a queue on the supervisor's board: when it lists
     some, only they see and work it; none, everyone with its role."""
-    _require_supervisor(request)
     queue = get_object_or_404(
         Queue.objects.select_related("system").filter(
             system__in=systems_overseen(user=request.user)
@@ -447,9 +447,9 @@ def evidence_download(request, reference: str, evidence_id):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@role_required(Role.COMPLIANCE)
 def subject_access(request):
     """Everything about one subject as one zip, for an access request."""
-    require_compliance(request)
     form = SubjectAccessForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         reference = form.cleaned_data["reference"]

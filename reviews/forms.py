@@ -10,8 +10,7 @@ import uuid
 from django import forms
 from django.utils.html import format_html, format_html_join
 
-from workbench.errors import WorkbenchError
-from workbench.models import User
+from workbench.web import ServiceErrorsMixin
 
 
 class QuickSelect(forms.Select):
@@ -56,7 +55,7 @@ def _attrs_html(attrs: dict) -> str:
     )
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(ServiceErrorsMixin, forms.Form):
     """The decision on a task the reviewer holds: one form, one button per action."""
 
     AGREE, OVERRIDE, ESCALATE, RELEASE = "agree", "override", "escalate", "release"
@@ -126,46 +125,11 @@ class DecisionForm(forms.Form):
             **kwargs,
         )
 
-    def add_service_error(self, error: WorkbenchError) -> None:
-        """Put a service's error next to each field it names, else on top."""
-        placed = False
-        for problem in error.fields:
-            name = self.FIELD_OF_PATH.get(problem.get("path", ""))
-            if name:
-                self.add_error(name, problem.get("message", error.message))
-                placed = True
-            else:
-                self.add_error(None, problem.get("message", error.message))
-                placed = True
-        if not placed:
-            self.add_error(None, error.message)
-
 
 class ClaimForm(forms.Form):
     """Claim next, in one queue or in all of the reviewer's."""
 
     queue = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
-
-
-class TaskReassignForm(forms.Form):
-    to_user = forms.ModelChoiceField(
-        label="Reassign to",
-        queryset=User.objects.filter(is_active=True),
-        error_messages={"required": "choose who takes the task"},
-    )
-
-
-class SystemSwitchForm(forms.Form):
-    """Stop or restart an AI system (the kill switch); a reason is required."""
-
-    stopped = forms.TypedChoiceField(
-        choices=[("1", "stop"), ("0", "restart")], coerce=lambda value: value == "1"
-    )
-    reason = forms.CharField(
-        label="Reason",
-        max_length=2000,
-        error_messages={"required": "give a reason for stopping or restarting the system"},
-    )
 
 
 class CaseViewPurposeForm(forms.Form):

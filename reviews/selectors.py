@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum, prefetch_related_objects
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -145,14 +145,6 @@ def reason_codes_for(*, system: AISystem) -> list[ReasonCode]:
 # tasks or events: counts are one grouped query, relations are joined.
 
 ACTIVE_TASK = (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED)
-
-
-def user_roles(*, user: User) -> set[str]:
-    """The user's role names. Prefetches the groups once, so that
-    ``User.has_role``, ``tasks_claimable`` and the navigation bar read the
-    cache instead of asking the database again."""
-    prefetch_related_objects([user], "groups")
-    return {group.name for group in user.groups.all()}
 
 
 def queues_overview(

@@ -7,7 +7,6 @@ has a real action, so the screens work without JavaScript.
 """
 
 import re
-import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from reviews.access import CaseAccess, task_people
 from reviews.display import CaseFacts, TaskFacts, case_input_view, case_output_view
@@ -34,7 +32,6 @@ from reviews.selectors import (
     queues_overview,
     route_explained,
     tasks_held,
-    user_roles,
 )
 from reviews.services.assignment import KIND_ROLES, HoldLimitReached, task_claim_next, task_release
 from reviews.services.case_views import case_view_record
@@ -42,6 +39,8 @@ from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.held import task_lease_renew, task_recuse
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role
+from workbench.selectors import user_roles
+from workbench.web import form_with_fresh_key, redirect_to, role_required
 
 QUEUE_ROLES = {Role.REVIEWER, Role.APPEAL_REVIEWER, Role.SUPERVISOR}
 ROUTE_REASONS = {
@@ -55,14 +54,6 @@ ROUTE_WITHHELD = (
     "Why the policy sent it to a person is shown once you commit to your outcome: "
     "it may depend on the AI's outcome or confidence."
 )
-
-
-def redirect_to(request, url: str):
-    """A redirect that htmx turns into a full navigation (a plain 302 would be
-    followed inside the request and the next page swapped into the form)."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
 
 
 # --- My queues ----------------------------------------------------------------------------
@@ -138,12 +129,12 @@ def case_detail(request, reference: str):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@role_required(Role.COMPLIANCE)
 def case_view(request, reference: str):
     """A compliance officer opens a case read-only: first the purpose (GET:
     the form, for any reference, so it says nothing of whether the case
     exists), then, with the POST that records it (``case.viewed``), the case."""
-    roles = user_roles(user=request.user)
-    if Role.COMPLIANCE not in roles or not _reference_shaped(reference):
+    if not _reference_shaped(reference):
         raise Http404("no such case")
     form = CaseViewPurposeForm(request.POST if request.method == "POST" else None)
     if request.method == "GET" or not form.is_valid():
@@ -387,17 +378,6 @@ class CasePage:
                 }
             )
         return actions
-
-
-def form_with_fresh_key(form, held: ReviewTask | None = None):
-    """The form as the user sent it, with a new idempotency key (each render
-    is its own decision) and, if they hold the task again, its new token."""
-    data = form.data.copy()
-    data["idempotency_key"] = uuid.uuid4().hex
-    if held is not None:
-        data["fencing_token"] = str(held.fencing_token)
-    form.data = data
-    return form
 
 
 def _decided_message(record) -> str:

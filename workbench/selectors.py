@@ -4,8 +4,18 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db.models import prefetch_related_objects
+
 from workbench.models import Checkpoint, TrailEvent, TrailHead, User
 from workbench.services.merkle import MerkleTree
+
+
+def user_roles(*, user: User) -> set[str]:
+    """The user's role names. Prefetches the groups once, so that
+    ``User.has_role``, the claim and the navigation bar read the cache
+    instead of asking the database again."""
+    prefetch_related_objects([user], "groups")
+    return {group.name for group in user.groups.all()}
 
 
 def trail_event_as_dict(event: TrailEvent) -> dict:

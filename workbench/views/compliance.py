@@ -23,7 +23,8 @@ from workbench.metrics import (
     default_range,
     transparency_render,
 )
-from workbench.views import require_compliance
+from workbench.models import Role
+from workbench.web import role_required
 
 MAX_DAYS = 3 * 366
 
@@ -60,8 +61,8 @@ class WeekForm(forms.Form):
 
 @login_required
 @require_GET
+@role_required(Role.COMPLIANCE)
 def dashboard(request):
-    require_compliance(request)
     form = RangeForm(request.GET)
     start, end = form.range()
     context = {
@@ -77,9 +78,9 @@ def dashboard(request):
 
 @login_required
 @require_GET
+@role_required(Role.COMPLIANCE)
 def reviewers(request):
     """The automation-bias (rubber-stamp) report of one week."""
-    require_compliance(request)
     form = WeekForm(request.GET)
     report = automation_bias_report(week_start=form.monday())
     context = {
@@ -98,9 +99,9 @@ def reviewers(request):
 
 @login_required
 @require_GET
+@role_required(Role.COMPLIANCE)
 def transparency(request):
     """The transparency report (DSA Art. 24) of a date range, as a download."""
-    require_compliance(request)
     form = TransparencyForm(request.GET)
     start, end = form.range()
     fmt = (form.cleaned_data.get("format") if form.is_valid() else "") or "csv"

@@ -14,7 +14,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from workbench.forms import ExportForm
-from workbench.models import TrailExport
+from workbench.models import Role, TrailExport
 from workbench.services import Actor
 from workbench.services.export import (
     export_file_name,
@@ -24,15 +24,15 @@ from workbench.services.export import (
     export_start,
     export_stream,
 )
-from workbench.views import require_compliance
+from workbench.web import role_required
 
 CONTENT_TYPES = {"bundle": "application/zip", "jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@role_required(Role.COMPLIANCE)
 def export_create(request):
-    require_compliance(request)
     form = ExportForm(request.POST or None)
     if request.method == "GET" or not form.is_valid():
         status = 422 if request.method == "POST" else 200
@@ -53,8 +53,8 @@ def export_create(request):
 
 @login_required
 @require_GET
+@role_required(Role.COMPLIANCE)
 def export_detail(request, export_id):
-    require_compliance(request)
     export = get_object_or_404(TrailExport, pk=export_id, requested_by=request.user)
     template = "workbench/export_detail.html"
     if request.htmx:
@@ -76,8 +76,8 @@ def _detail(export: TrailExport) -> dict:
 
 @login_required
 @require_GET
+@role_required(Role.COMPLIANCE)
 def export_download(request, export_id):
-    require_compliance(request)
     export = get_object_or_404(TrailExport, pk=export_id, requested_by=request.user)
     if export.status == TrailExport.Status.EXPIRED:
         return render(request, "workbench/export_detail.html", _detail(export), status=410)
