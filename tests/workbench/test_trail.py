@@ -80,7 +80,7 @@ def test_append_outside_a_transaction_is_refused(transactional_db):
 def test_outside_a_transaction_the_verdict_is_the_same(transactional_db, monkeypatch):
     """On PostgreSQL the chain is then checked on a connection of its own,
     beside the trees: the same verdict as inside a transaction."""
-    from workbench.services import trail
+    from workbench.services.trail import verify as trail
 
     with transaction.atomic():
         append(2500)
