@@ -15,7 +15,7 @@ from reviews.services.notices import notice_token_hash
 from reviews.wording import wording_for
 from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import Role, TrailEvent, User
-from workbench.services.trail import format_at
+from workbench.services.trail import format_at, trail_integrate
 
 # --- The policy's appeal rules ----------------------------------------------------------
 
@@ -120,6 +120,7 @@ def case_conflicted_users(*, case: Case, before: datetime) -> set[int]:
     """Who may not decide an appeal of ``case`` filed at ``before``: every
     person who acted on the case until then (claimed, reviewed, decided,
     escalated, decided an earlier appeal), their managers and their reports."""
+    trail_integrate()  # the case's every committed event
     usernames = set()
     events = TrailEvent.objects.filter(case=case.reference, at__lt=format_at(before))
     for body in events.values_list("body", flat=True):
@@ -222,6 +223,7 @@ def notice_build(*, case: Case, now: datetime | None = None, language: str | Non
 
     rules = AppealRules.of(case)
     appeals = list(case.appeals.select_related("task").order_by("number"))
+    trail_integrate()  # the case's every committed event
     events = [
         json.loads(body)
         for body in TrailEvent.objects.filter(case=case.reference)

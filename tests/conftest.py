@@ -161,3 +161,43 @@ def receiver():
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture(autouse=True)
+def _trail_integrated_when_a_test_reads_it(monkeypatch):
+    """PostgreSQL: trail events get their ``seq`` from the sequencer, after
+    their change commits (DESIGN §6), and no sequencer process runs beside
+    the tests. A test that reads ``TrailEvent`` or ``TrailHead`` through the
+    ORM first integrates what is pending (``trail_integrate``, the readers'
+    read-your-writes wait), as if it were a reader that shows the chain.
+
+    Only queries made by test code do: the application's own readers must
+    wait for themselves (a missing wait fails their tests)."""
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        yield
+        return
+    import sys
+
+    from workbench.models import TrailEvent, TrailHead
+    from workbench.services import trail_integrate
+
+    def from_test_code() -> bool:
+        frame = sys._getframe(2)
+        while frame is not None:
+            name = frame.f_globals.get("__name__", "")
+            if not name.startswith("django.") and name != __name__:
+                return name.startswith("tests.") or name == "tests"
+            frame = frame.f_back
+        return False
+
+    for model in (TrailEvent, TrailHead):
+        manager = model._default_manager
+        original = manager.get_queryset
+
+        def get_queryset(original=original):
+            if from_test_code():
+                trail_integrate()
+            return original()
+
+        monkeypatch.setattr(manager, "get_queryset", get_queryset)
+    yield

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from workbench.models import Checkpoint, TrailEvent, TrailHead
 from workbench.services.merkle import MerkleTree
+from workbench.services.trail import trail_integrate
 
 
 def trail_event_as_dict(event: TrailEvent) -> dict:
@@ -13,11 +14,13 @@ def trail_event_as_dict(event: TrailEvent) -> dict:
 
 
 def trail_events_after(*, after: int, limit: int) -> list[dict]:
+    trail_integrate()  # read your writes (DESIGN §6)
     events = TrailEvent.objects.filter(seq__gt=after).order_by("seq")[:limit]
     return [trail_event_as_dict(event) for event in events]
 
 
 def trail_head() -> dict:
+    trail_integrate()  # read your writes (DESIGN §6)
     head = TrailHead.objects.filter(id=1).first() or TrailHead()
     checkpoint = Checkpoint.objects.order_by("-seq").first()
     return {
@@ -54,6 +57,7 @@ def trail_events_of_system(*, system: str, after: int, limit: int) -> SystemTrai
 
     The tree is built over every event hash up to the checkpoint for each
     page: about a second per million events."""
+    trail_integrate()  # read your writes (DESIGN §6)
     checkpoint = Checkpoint.objects.exclude(tree_root="").order_by("-seq").first()
     if checkpoint is None:
         return SystemTrailPage([], None, False)

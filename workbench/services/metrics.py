@@ -82,7 +82,7 @@ from workbench.models import (
     TrailEvent,
     TrailHead,
 )
-from workbench.services.trail import format_at
+from workbench.services.trail import format_at, trail_integrate
 
 BATCH = 2_000
 LAZY_MAX_EVENTS = 2_000
@@ -266,6 +266,7 @@ def metrics_rollup_update(
     update holds the cursor, skip instead of queuing behind it (PostgreSQL;
     SQLite serializes writers anyway). Idempotent: running it again with no
     new events reads nothing."""
+    trail_integrate()  # count every committed event
     run = RollupRun()
     head = TrailHead.objects.filter(id=1).values_list("seq", flat=True).first() or 0
     cursor = MetricsCursor.objects.filter(id=1).values_list("seq", flat=True).first()
@@ -828,6 +829,7 @@ def automation_bias_report(
     when its ``visible`` list names none of ``AI_VIEW_PARTS``; one recorded
     with ``ai_visible`` false but no such list is counted apart (``earlier``).
     """
+    trail_integrate()
     rules = rules or RubberStampRules()
     start = datetime.combine(week_start, datetime.min.time(), tzinfo=UTC)
     end = start + timedelta(days=7)

@@ -1,6 +1,7 @@
 """The decision trail: one global, append-only, hash-chained log (DESIGN §6).
 
 - ``append``: events recorded in the transaction of the change they record;
+- ``sequencer``: pending events moved into the chain after their commit;
 - ``verify``: the whole chain recomputed;
 - ``checkpoints``: the head and the Merkle tree signed;
 - ``keys``: the signing key and the keys checkpoints may carry.
@@ -29,10 +30,17 @@ from .keys import (
     trail_public_keys,
     trail_signing_key,
 )
+from .sequencer import (
+    Integration,
+    trail_integrate,
+    trail_merge_delay,
+    trail_sequencer_run,
+)
 from .verify import TrailVerification, trail_verify
 
 __all__ = [
     "GENESIS_HASH",
+    "Integration",
     "Actor",
     "PreparedEntry",
     "TrailEntry",
@@ -45,11 +53,14 @@ __all__ = [
     "trail_append",
     "trail_append_many",
     "trail_checkpoint",
+    "trail_integrate",
     "trail_key_id",
+    "trail_merge_delay",
     "trail_prepare",
     "trail_public_key",
     "trail_public_key_pem",
     "trail_public_keys",
+    "trail_sequencer_run",
     "trail_signing_key",
     "trail_verify",
     "tree_message",

@@ -160,20 +160,16 @@ def trail_prepare(entries: list[TrailEntry]) -> list[PreparedEntry]:
 def trail_append_many(
     entries: list[TrailEntry] | list[PreparedEntry], *, at_commit: bool = False
 ) -> list[TrailEvent] | None:
-    """Append events in order, in the caller's transaction. Returns them saved.
+    """Record events in order, in the caller's transaction (DESIGN §6).
 
-    However chained, the chain head stays locked until the transaction ends;
-    a writer with much to write calls ``trail_prepare`` first and appends
-    last, to hold it briefly.
-
-    ``at_commit=True`` is for a hot service that opens its own transaction
-    and does not read the events back: on PostgreSQL, when its ``atomic``
-    block is the outermost (it will commit on leaving it), the events are
-    chained while the transaction commits, so the head is locked only for
-    the chaining and the WAL flush; the call then returns None, as ``seq``
-    and hashes are not known yet. Nested in a caller's transaction (a
-    service called by another, a test), they are chained at once as usual,
-    so that the caller can read them.
+    On PostgreSQL the events go into the pending table and nothing else: no
+    head lock, no chain work. They take their ``seq`` and hashes when the
+    sequencer integrates them after the commit (``trail_integrate``), so the
+    call returns None; a reader that shows the chain calls
+    ``trail_integrate()`` first. On SQLite (the embedded default, with no
+    sequencer) they are chained at once, in this transaction, and returned
+    saved. ``at_commit`` is accepted for callers written for the previous
+    chaining and changes nothing.
     """
     _require_transaction()
     if not entries:
@@ -182,14 +178,13 @@ def trail_append_many(
         entries = trail_prepare(entries)
     if connection.vendor != "postgresql":
         return _chain_here(entries)
-    if at_commit and len(connection.atomic_blocks) == 1:
-        _chain_at_commit(entries)
-        return None
-    return _chain_now_in_postgresql(entries)
+    _pending_record(entries)
+    return None
 
 
 def _chain_here(entries: list[PreparedEntry]) -> list[TrailEvent]:
-    """Chain in Python, under the head lock (SQLite)."""
+    """Chain in Python, under the head lock, in the change's transaction
+    (SQLite: the IMMEDIATE transaction already holds the write lock)."""
     head = _lock_head()
     seq, prev = head.seq, head.hash
     events = []
@@ -201,53 +196,42 @@ def _chain_here(entries: list[PreparedEntry]) -> list[TrailEvent]:
         prev = digest
     bulk_insert(events)
     TrailHead.objects.filter(id=1).update(seq=seq, hash=prev)
-    _checkpoint_after_commit_if_crossed(head.seq, seq)
+    checkpoint_after_commit_if_crossed(head.seq, seq)
     return events
 
 
 def _as_json(entries: list[PreparedEntry]) -> str:
-    """The events for ``workbench_trail_chain``: a JSON array of [head, tail]."""
+    """The events as the pending table holds them: a JSON array of [head, tail]."""
     return json.dumps(
         [[entry.head.decode(), entry.tail.decode()] for entry in entries], ensure_ascii=False
     )
 
 
-def _chain_now_in_postgresql(entries: list[PreparedEntry]) -> list[TrailEvent]:
-    """One statement locks the head, chains, inserts and moves the head
-    (``workbench_trail_chain``, migration 0006)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM workbench_trail_chain(%s::json)", [_as_json(entries)])
-        rows = cursor.fetchall()
-    events = [
-        TrailEvent(seq=seq, body=entry.body(seq).decode(), prev_hash=prev, hash=digest)
-        for entry, (seq, prev, digest) in zip(entries, rows, strict=True)
-    ]
-    _checkpoint_after_commit_if_crossed(events[0].seq - 1, events[-1].seq)
-    return events
+NOTIFY_CHANNEL = "workbench_trail"
 
 
-def _chain_at_commit(entries: list[PreparedEntry]) -> None:
-    """Queue the events for the deferred trigger that chains them during
-    COMMIT (migration 0006): no lock now, and none held across a round trip.
-
-    The head read here (no lock) tells roughly where the events will land:
-    when they cross a multiple of ``TRAIL_CHECKPOINT_EVERY`` the checkpoint
-    task is enqueued after the commit. Writers committing in between move
-    the head on, so a crossing can go unnoticed; the next one, or the beat
-    every minute, then signs it (``trail_checkpoint`` signs every due
-    multiple, not just the latest)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO workbench_trailpending (events) VALUES (%s::json) "
-            "RETURNING (SELECT seq FROM workbench_trailhead WHERE id = 1)",
-            [_as_json(entries)],
+def _pending_record(entries: list[PreparedEntry]) -> None:
+    """One row, one round trip. ``recorded_at`` is the clock now (not the
+    transaction's start): the merge delay counts from about the commit.
+    The NOTIFY is delivered when the transaction commits, and wakes the
+    sequencer (``TRAIL_NOTIFY``; without it the sequencer's sweep finds
+    the row)."""
+    if settings.TRAIL_NOTIFY:
+        sql = (
+            "WITH recorded AS (INSERT INTO workbench_trailpending (events, recorded_at) "
+            "VALUES (%s, clock_timestamp()) RETURNING id) "
+            f"SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM recorded"
         )
-        (seen,) = cursor.fetchone()
-    seen = seen or 0
-    _checkpoint_after_commit_if_crossed(seen, seen + len(entries))
+    else:
+        sql = (
+            "INSERT INTO workbench_trailpending (events, recorded_at) "
+            "VALUES (%s, clock_timestamp())"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_as_json(entries)])
 
 
-def _checkpoint_after_commit_if_crossed(before: int, after: int) -> None:
+def checkpoint_after_commit_if_crossed(before: int, after: int) -> None:
     every = settings.TRAIL_CHECKPOINT_EVERY
     if before // every != after // every:
         # Robust: the events have committed; a broker that is down must not
@@ -271,7 +255,7 @@ def trail_append(
     at_commit: bool = False,
 ) -> TrailEvent | None:
     """Append one event recording a state change, in that change's transaction.
-    Returns it saved, or None when it is chained at commit (``trail_append_many``)."""
+    Returns it saved, or None when the sequencer will chain it (``trail_append_many``)."""
     events = trail_append_many(
         [TrailEntry(action=action, actor=actor, case=case, system=system, data=data or {})],
         at_commit=at_commit,

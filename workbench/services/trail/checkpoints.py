@@ -16,6 +16,7 @@ from workbench.services.merkle import (
 )
 from workbench.services.trail.append import Actor, trail_append
 from workbench.services.trail.keys import trail_key_id, trail_signing_key
+from workbench.services.trail.sequencer import trail_integrate
 
 
 def checkpoint_message(seq: int, digest: str) -> bytes:
@@ -29,11 +30,13 @@ def trail_checkpoint(*, now: datetime | None = None, sign_head: bool = False) ->
     export does). Each checkpoint signs ``"<seq>:<hash>"`` and the Merkle
     root of the event hashes up to it (docs/bundle.md). Safe to run
     concurrently (unique ``seq``)."""
+    trail_integrate()  # sign the chain as it stands with every committed event
     now = now or timezone.now()
     every = settings.TRAIL_CHECKPOINT_EVERY
     last = Checkpoint.objects.order_by("-seq").first()
     if last is not None and last.key_id != trail_key_id():
         _key_change_record(last)
+        trail_integrate()  # the change's event, on PostgreSQL
         sign_head = True
     head = TrailHead.objects.filter(id=1).first()
     if head is None or head.seq == 0:

@@ -18,6 +18,7 @@ from workbench.services.merkle import (
 from workbench.services.trail.append import GENESIS_HASH
 from workbench.services.trail.checkpoints import checkpoint_message, tree_message
 from workbench.services.trail.keys import trail_public_keys
+from workbench.services.trail.sequencer import trail_integrate
 
 
 @dataclass
@@ -42,6 +43,7 @@ def trail_verify(*, chunk_size: int = 20_000) -> TrailVerification:
     and the same checks; outside a transaction, on a connection of its own
     while this one rebuilds the Merkle trees, so the two use two cores.
     """
+    trail_integrate()  # every event committed before now, in the chain
     head = TrailHead.objects.filter(id=1).first() or TrailHead()
     checkpoints = {cp.seq: cp for cp in Checkpoint.objects.all()}
     public_keys = trail_public_keys()
