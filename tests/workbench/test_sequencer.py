@@ -118,6 +118,7 @@ def test_an_integration_across_a_thousand_enqueues_the_checkpoint(
         trail_append_many([TrailEntry("x.n", ACTOR) for _ in range(2)])
     with transaction.atomic(), django_capture_on_commit_callbacks() as after:
         trail_integrate()
+
     def checkpoints(callbacks):
         return [c for c in callbacks if getattr(c, "__name__", "") == "_enqueue_checkpoint"]
 
