@@ -190,14 +190,37 @@ def _trail_integrated_when_a_test_reads_it(monkeypatch):
             frame = frame.f_back
         return False
 
-    for model in (TrailEvent, TrailHead):
-        manager = model._default_manager
-        original = manager.get_queryset
+    from django.db.models import QuerySet
 
-        def get_queryset(original=original):
+    class Integrating(QuerySet):
+        """Integrates before every query that test code makes."""
+
+        def _integrate(self):
             if from_test_code():
                 trail_integrate()
-            return original()
 
-        monkeypatch.setattr(manager, "get_queryset", get_queryset)
+        def _fetch_all(self):
+            if self._result_cache is None:
+                self._integrate()
+            super()._fetch_all()
+
+        def iterator(self, *args, **kwargs):
+            self._integrate()
+            return super().iterator(*args, **kwargs)
+
+    for method in ("count", "exists", "aggregate", "update", "delete", "contains"):
+
+        def wrapped(self, *args, _name=method, **kwargs):
+            self._integrate()
+            return getattr(QuerySet, _name)(self, *args, **kwargs)
+
+        setattr(Integrating, method, wrapped)
+
+    for model in (TrailEvent, TrailHead):
+        manager = model._default_manager
+        monkeypatch.setattr(
+            manager,
+            "get_queryset",
+            lambda model=model, manager=manager: Integrating(model, using=manager._db),
+        )
     yield

@@ -5,6 +5,7 @@ events."""
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -179,6 +180,7 @@ def trail_append_many(
     if connection.vendor != "postgresql":
         return _chain_here(entries)
     _pending_record(entries)
+    read_state.synced = False  # this request's later reads wait for these
     return None
 
 
@@ -208,6 +210,17 @@ def _as_json(entries: list[PreparedEntry]) -> str:
 
 
 NOTIFY_CHANNEL = "workbench_trail"
+
+
+class _ReadState(threading.local):
+    """Per thread: whether this request has waited for the chain already
+    (``trail_integrate``), and has written no event since."""
+
+    in_request = False
+    synced = False
+
+
+read_state = _ReadState()
 
 
 def _pending_record(entries: list[PreparedEntry]) -> None:

@@ -32,10 +32,15 @@ from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import connection, transaction
 from prometheus_client import Histogram
 
-from workbench.services.trail.append import NOTIFY_CHANNEL, checkpoint_after_commit_if_crossed
+from workbench.services.trail.append import (
+    NOTIFY_CHANNEL,
+    checkpoint_after_commit_if_crossed,
+    read_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +79,21 @@ def trail_integrate(
     sequencer): None when the head is taken. Inside a caller's transaction
     the head stays locked until that ends, and the caller's own uncommitted
     events are integrated with the rest (they commit or roll back together).
+    In a request, the first wait counts for the request's later reads,
+    unless it records events meanwhile: a reader sees every event committed
+    before its request began, and its own.
     ``checkpoints``: enqueue the checkpoint task after the commit when
     the head crosses a multiple of ``TRAIL_CHECKPOINT_EVERY`` (the sequencer
     process signs it itself instead).
     """
     if connection.vendor != "postgresql":
         return Integration()
+    if wait and read_state.synced:
+        return Integration()  # this request has waited, and written nothing since
     if wait and not _anything_pending():
+        # Nothing deleted, so nothing a rollback could bring back: the rest
+        # of the request reads with no wait (unless it records events).
+        read_state.synced = read_state.in_request
         return Integration()
     done = None
     while True:
@@ -99,6 +112,18 @@ def trail_integrate(
         )
         if len(recorded) < max_rows:
             return done
+
+
+def _request_started(**kwargs) -> None:
+    read_state.in_request, read_state.synced = True, False
+
+
+def _request_finished(**kwargs) -> None:
+    read_state.in_request, read_state.synced = False, False
+
+
+request_started.connect(_request_started, dispatch_uid="trail_read_state_started")
+request_finished.connect(_request_finished, dispatch_uid="trail_read_state_finished")
 
 
 def _anything_pending() -> bool:
