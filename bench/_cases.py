@@ -182,8 +182,9 @@ def subjects_insert(cursor, *, system_id: int, prefix: str, count: int) -> None:
 CASES_INSERT = f"""
 INSERT INTO reviews_case (
     id, reference, system_id, external_id, kind, subject_id, model_name, model_version,
-    input, output, confidence, explanation, metadata, body_digest, policy_id, route,
-    status, final_outcome, decided_by, notice_token_hash, created_at, finalized_at
+    input, output, confidence, explanation, explanation_customer, metadata, body_digest,
+    policy_id, route, status, final_outcome, decided_by, notice_token_hash, created_at,
+    finalized_at
 )
 SELECT
     s.case_id,
@@ -198,6 +199,7 @@ SELECT
     v.output,
     v.confidence,
     v.explanation,
+    '""'::jsonb,
     v.metadata,
     md5('body:' || s.g) || md5('digest:' || s.g),
     v.policy_id,

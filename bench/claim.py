@@ -62,6 +62,7 @@ from _common import (
     RESULTS,
     ROOT,
     CpuSampler,
+    Sequencer,
     machine,
     pg_url,
     pg_version,
@@ -316,11 +317,9 @@ _worker_local = threading.local()
 
 
 def commit_timing_install() -> None:
-    """Measurement only: time each claim's COMMIT. On PostgreSQL the claim's
-    ``case.claimed`` event is chained during its commit (a deferred trigger,
-    workbench migration 0006), so the commit is where the chain head's row
-    lock is waited for and held, with the WAL flush; the client cannot tell
-    the two apart (``pg_activity`` shows the waiting). The share of the phase
+    """Measurement only: time each claim's COMMIT (its WAL flush; before the
+    sequencer, issue #15, also the wait for the chain head, whose event was
+    chained during the commit by migration 0006's trigger). The share of the phase
     is the sum of the commits over the phase (above 100%: they overlap, i.e.
     wait for each other). Behaviour is unchanged."""
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -585,8 +584,9 @@ def checks(records: dict[int, list[int]], timed_out: bool) -> dict:
     run stopped at its time limit, tasks still open are expected."""
     from django.db import connection
 
-    from workbench.services.trail import trail_verify
+    from workbench.services.trail import trail_integrate, trail_verify
 
+    trail_integrate()  # whatever the sequencer had not integrated yet
     handed = Counter(task for tasks in records.values() for task in tasks)
     twice_handed = sum(1 for n in handed.values() if n > 1)
     with connection.cursor() as cursor:
@@ -803,6 +803,13 @@ def run(args, info: dict, database: str) -> dict:
     )
     cpu = CpuSampler()
     cpu_process = time.process_time()
+    from workbench.services import trail_integrate
+
+    trail_integrate()  # the setup's events: not this phase's delay
+    sequencer = Sequencer(
+        dict(os.environ), RESULTS / "claim-merge-delays.json", RESULTS / "claim-sequencer.log"
+    )
+    sequencer.start()
     waits = WaitSampler(url, database)
     results, start = run_parallel(
         service_worker,
@@ -811,6 +818,7 @@ def run(args, info: dict, database: str) -> dict:
         args.max_seconds,
     )
     service = phase_figures(results, start, cpu.stop())
+    service["merge_delay"] = sequencer.stop()
     service["pg_activity"] = waits.stop()
     service["bench_process_cpu_s"] = round(time.process_time() - cpu_process, 2)
     figures["service"] = service
@@ -819,6 +827,10 @@ def run(args, info: dict, database: str) -> dict:
         f"p95 {service['p95_ms']} ms, p99 {service['p99_ms']} ms, errors "
         f"{service['error_count']}, cpu {service['cpu']}",
         flush=True,
+    )
+    delay = service["merge_delay"]
+    print(
+        f"  merge delay (commit to seq, manage.py trail_sequencer): {delay}",
     )
     if "commit" in service:
         commit = service["commit"]

@@ -50,6 +50,7 @@ import yaml
 from _common import (
     ROOT,
     CpuSampler,
+    Sequencer,
     machine,
     pg_url,
     pg_version,
@@ -745,6 +746,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
     log.parent.mkdir(parents=True, exist_ok=True)
     server = Gunicorn(env, port, args.workers, args.threads, log)
     celery = Celery(env, 2, tmp / "celerybeat-schedule", log.with_name("ingest-celery.log"))
+    sequencer = Sequencer(env, tmp / "merge-delays.json", log.with_name("ingest-sequencer.log"))
     figures: dict = {
         "machine": info,
         "server": {
@@ -787,11 +789,13 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
         figures["batch"] = []
         for clients, bodies in zip(args.client_counts, phases_bodies, strict=True):
             print(f"batch: {args.cases:,} cases, {clients} client(s) ...", flush=True)
+            sequencer.start()
             result = run_batches(server.url, key, bodies, clients)
+            result["merge_delay"] = sequencer.stop()
             figures["batch"].append(result)
             print(
                 f"  {result['cases_per_s']:,.0f} cases/s, routed {result['routed']}, "
-                f"cpu {result['cpu']}",
+                f"cpu {result['cpu']}, merge delay {result['merge_delay']}",
                 flush=True,
             )
             if result["error_count"] or result["created"] != args.cases:
@@ -799,10 +803,13 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
                 print(server_errors(log))
 
         print(f"single: {args.single:,} requests from {SINGLE_CLIENTS} clients ...", flush=True)
+        sequencer.start()
         figures["single"] = run_singles(server.url, key, singles, SINGLE_CLIENTS)
+        figures["single"]["merge_delay"] = sequencer.stop()
         print(
             f"  p50 {figures['single']['p50_ms']} ms, p95 {figures['single']['p95_ms']} ms, "
-            f"{figures['single']['req_per_s']:,.0f} req/s, cpu {figures['single']['cpu']}",
+            f"{figures['single']['req_per_s']:,.0f} req/s, cpu {figures['single']['cpu']}, "
+            f"merge delay {figures['single']['merge_delay']}",
             flush=True,
         )
         if figures["single"]["created"] != args.single:
@@ -810,6 +817,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             print(server_errors(log))
         server.stop()
         celery.stop()
+        manage(env, "trail_checkpoint")  # integrates what the sequencer left, and signs
 
         print("COPY: the same rows, straight into PostgreSQL ...", flush=True)
         try:
@@ -839,6 +847,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
     finally:
         server.stop()
         celery.stop()
+        sequencer.stop()
         redis_scratch.cleanup()
     return figures
 

@@ -128,8 +128,9 @@ def test_an_integration_across_a_thousand_enqueues_the_checkpoint(
 
 @postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_sequencer_process_integrates_when_a_writers_commit_notifies_it():
+def test_the_sequencer_process_integrates_when_a_writers_commit_notifies_it(settings):
     """The sweep is set to a minute: only the NOTIFY can wake it in time."""
+    settings.TRAIL_NOTIFY_INTERVAL_SECONDS = 0  # every commit notifies
     stop = threading.Event()
 
     def run():
@@ -253,3 +254,19 @@ def test_the_chain_holds_exactly_the_committed_changes_in_their_order(db, progra
         assert pending_count() == 0
     result = trail_verify()
     assert result.ok, result.problem
+
+
+def test_a_writer_notifies_the_sequencer_at_most_once_per_interval(settings, monkeypatch):
+    from workbench.services.trail import append
+
+    clock = [100.0]
+    monkeypatch.setattr(append.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(append, "_last_notify", [0.0])
+    settings.TRAIL_NOTIFY_INTERVAL_SECONDS = 0.2
+    assert [append._notify_due(), append._notify_due()] == [True, False]
+    clock[0] += 0.25
+    assert append._notify_due()
+    settings.TRAIL_NOTIFY_INTERVAL_SECONDS = 0
+    assert [append._notify_due(), append._notify_due()] == [True, True]
+    settings.TRAIL_NOTIFY_INTERVAL_SECONDS = -1
+    assert not append._notify_due()

@@ -1,5 +1,7 @@
+import json
 import signal
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -25,7 +27,13 @@ class Command(BaseCommand):
             help="serve this process's Prometheus metrics (the merge delay) on this port",
         )
 
-    def handle(self, *args, sweep=None, metrics_port=0, **options):
+        parser.add_argument(
+            "--delays-out",
+            default="",
+            help="on stopping, write the merge delays measured (seconds, JSON) to this file",
+        )
+
+    def handle(self, *args, sweep=None, metrics_port=0, delays_out="", **options):
         if connection.vendor != "postgresql":
             self.stdout.write("SQLite: events are chained in their change's transaction")
             return
@@ -38,4 +46,8 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         self.stdout.write("trail sequencer running")
         trail_sequencer_run(stop=stop, sweep=sweep)
+        if delays_out:
+            from workbench.services.trail.sequencer import recent_delays
+
+            Path(delays_out).write_text(json.dumps(list(recent_delays)))
         self.stdout.write("trail sequencer stopped")

@@ -181,6 +181,7 @@ def trail_sequencer_run(*, stop: threading.Event | None = None, sweep: float | N
 
     stop = stop or threading.Event()
     sweep = settings.TRAIL_SEQUENCER_SWEEP_SECONDS if sweep is None else sweep
+    busy_sweep = min(sweep, settings.TRAIL_SEQUENCER_BUSY_SECONDS)
     every = settings.TRAIL_CHECKPOINT_EVERY
     listen = None
     last_checkpoint = 0.0
@@ -196,8 +197,11 @@ def trail_sequencer_run(*, stop: threading.Event | None = None, sweep: float | N
                 last_checkpoint = now
             if done is not None and done.changes >= MAX_ROWS:
                 continue  # more waiting: no sleep
+            # Busy (it found events, or another integration had the head):
+            # back soon, as writers notify only now and then; idle: the sweep.
+            busy = done is None or done.changes > 0
             woken = False
-            for _ in listen.notifies(timeout=sweep, stop_after=1):
+            for _ in listen.notifies(timeout=busy_sweep if busy else sweep, stop_after=1):
                 woken = True
             if woken:  # the other commits notified meanwhile are taken by this pass
                 for _ in listen.notifies(timeout=0.001):
