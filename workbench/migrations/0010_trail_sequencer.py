@@ -12,7 +12,8 @@ that finds the head locked (another integration under way) leaves at once,
 returning no row. Each statement of the function takes a fresh snapshot
 (READ COMMITTED), so the rows read after the head is locked are all those
 committed by then. Returns the head before and after, and for each row
-integrated its ``recorded_at`` and number of events (the merge delay).
+integrated the seconds it waited (from ``recorded_at``, by the database's
+clock) and its number of events.
 
 The old at-commit trigger and the one-statement append are dropped.
 """
@@ -29,7 +30,7 @@ DROP FUNCTION IF EXISTS workbench_trail_chain(json);
 
 POSTGRES_CREATE = r"""
 CREATE FUNCTION workbench_trail_integrate(max_rows int, wait boolean)
-RETURNS TABLE (before_seq bigint, after_seq bigint, recorded timestamptz[], sizes int[]) AS $$
+RETURNS TABLE (before_seq bigint, after_seq bigint, waited float8[], sizes int[]) AS $$
 DECLARE
     start_seq bigint;
     last_seq bigint;
@@ -90,7 +91,10 @@ BEGIN
     IF array_length(ids, 1) > 0 THEN
         DELETE FROM workbench_trailpending WHERE id = ANY(ids);
     END IF;
-    RETURN QUERY SELECT start_seq, last_seq, recs, ns;
+    -- How long each change waited, by the database's clock (as /readyz measures).
+    RETURN QUERY SELECT start_seq, last_seq,
+        ARRAY(SELECT extract(epoch FROM clock_timestamp() - r)::float8 FROM unnest(recs) r),
+        ns;
 END;
 $$ LANGUAGE plpgsql;
 """

@@ -102,15 +102,15 @@ def trail_integrate(
             row = cursor.fetchone()
             if row is None:
                 return done  # the head is taken (wait=False)
-            before, after, recorded, sizes = row
+            before, after, waited, sizes = row
             if checkpoints:
                 checkpoint_after_commit_if_crossed(before, after)
-            if recorded:
-                transaction.on_commit(lambda recorded=recorded: _delays_observe(recorded))
+            if waited:
+                transaction.on_commit(lambda waited=waited: _delays_observe(waited))
         done = Integration(
-            done.before if done else before, after, (done.changes if done else 0) + len(recorded)
+            done.before if done else before, after, (done.changes if done else 0) + len(waited)
         )
-        if len(recorded) < max_rows:
+        if len(waited) < max_rows:
             return done
 
 
@@ -135,10 +135,8 @@ def _anything_pending() -> bool:
         return cursor.fetchone()[0]
 
 
-def _delays_observe(recorded) -> None:
-    now = time.time()
-    for moment in recorded:
-        delay = max(0.0, now - moment.timestamp())
+def _delays_observe(waited: list[float]) -> None:
+    for delay in waited:
         MERGE_DELAY.observe(delay)
         recent_delays.append(delay)
 
