@@ -783,8 +783,11 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             print("celery worker and beat running", flush=True)
         server.start()
         print(f"gunicorn answers at {server.url}", flush=True)
+        sequencer.start()  # the warm-up's events integrated before the phases (delays dropped)
         run_singles(server.url, key, warmup_single, SINGLE_CLIENTS)
         run_batches(server.url, key, warmup_batch, 2)
+        time.sleep(1)
+        sequencer.stop()
 
         figures["batch"] = []
         for clients, bodies in zip(args.client_counts, phases_bodies, strict=True):
