@@ -45,8 +45,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/trail.py
+	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.trail
 
 clean:
 	rm -rf $(VENV) var

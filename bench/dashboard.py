@@ -3,10 +3,10 @@ throughput of the rollup update that feeds it.
 
 Not a test: it prints figures and merges them into bench/results/dashboard.json.
 
-    .venv/bin/python bench/dashboard.py --quick       # 100,000 cases
-    .venv/bin/python bench/dashboard.py               # 1,000,000 cases
-    .venv/bin/python bench/dashboard.py --cases 300000 --requests 500 --events 20000
-    .venv/bin/python bench/dashboard.py --runs 3      # time the dashboard 3 times, one database
+    .venv/bin/python -m bench.dashboard --quick       # 100,000 cases
+    .venv/bin/python -m bench.dashboard               # 1,000,000 cases
+    .venv/bin/python -m bench.dashboard --cases 300000 --requests 500 --events 20000
+    .venv/bin/python -m bench.dashboard --runs 3      # time the dashboard 3 times, one database
 
 In-process, on a fresh database ``workbench_bench_dashboard_<random>`` (dropped
 at the end), with ``DEBUG`` false:
@@ -15,7 +15,7 @@ at the end), with ``DEBUG`` false:
    (``reviews.demo.demo_load(cases=0)``); one compliance officer;
 2. ``--cases`` cases made by PostgreSQL (``INSERT ... SELECT generate_series``
    from 500 real demo claims and chats routed by the demo policies, 60/40, see
-   ``_cases.py``), created over the past year: routed to a person, a done
+   ``bench/cases.py``), created over the past year: routed to a person, a done
    task; otherwise decided by the AI;
 3. **the rollups are filled directly** (not from trail events: a million
    cases' trail would take an hour to append through the hash chain), by one
@@ -36,12 +36,10 @@ at the end), with ``DEBUG`` false:
    dashboard request that catches up with them itself (the lazy mode).
 """
 
-import argparse
 import statistics
-import sys
 import time
 
-from _cases import (
+from bench.cases import (
     cases_and_tasks_insert,
     cleanup,
     stage_create,
@@ -49,10 +47,12 @@ from _cases import (
     variants_build,
     variants_load,
 )
-from _common import (
-    ROOT,
+from bench.harness import (
     CpuSampler,
+    arguments,
     machine,
+    parse,
+    percentile,
     pg_version,
     print_machine,
     results_merge,
@@ -60,39 +60,31 @@ from _common import (
     table,
 )
 
-sys.path.insert(0, str(ROOT))
-
 TARGET_P95_MS = 300.0
 CLAIM_VARIANTS, CHAT_VARIANTS = 300, 200
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=1_000_000, help="default 1,000,000")
-    parser.add_argument("--quick", action="store_true", help="100,000 cases, 5,000 events")
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {
+            "cases": (1_000_000, 100_000, "default 1,000,000"),
+            "events": (20_000, 5_000, "trail events to roll up"),
+        },
+        quick_help="100,000 cases, 5,000 events",
+    )
     parser.add_argument("--requests", type=int, default=200, help="timed GETs per range")
-    parser.add_argument("--events", type=int, default=20_000, help="trail events to roll up")
     parser.add_argument(
         "--runs", type=int, default=1, help="time each range this many times (default 1)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
-    args = parser.parse_args()
-    if args.quick:
-        args.cases, args.events = 100_000, 5_000
+    args = parse(parser, argv)
 
     info = machine()
     info["postgresql"] = pg_version()
     print_machine(info)
     print(f"PostgreSQL {info['postgresql']} at 127.0.0.1:5432; {args.cases:,} cases")
-    with scratch_database("workbench-bench-dashboard", keep=args.keep):
+    with scratch_database("dashboard", keep=args.keep):
         import django
 
         django.setup()
@@ -369,8 +361,8 @@ def run(args) -> dict:
     from django.test import Client
     from django.utils import timezone
 
+    from workbench.metrics import metrics_rollup_update
     from workbench.models import MetricsCursor, TrailHead
-    from workbench.services.metrics import metrics_rollup_update
 
     made = setup(args)
     client = Client()
@@ -452,4 +444,4 @@ def run(args) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -2,12 +2,12 @@
 
 Not a test: it prints figures and writes bench/results/export.json.
 
-    .venv/bin/python bench/export.py              # 1,000,000 events
-    .venv/bin/python bench/export.py --quick      # 200,000 events
-    .venv/bin/python bench/export.py --runs 3     # the steps 3 times on one database
+    .venv/bin/python -m bench.export              # 1,000,000 events
+    .venv/bin/python -m bench.export --quick      # 200,000 events
+    .venv/bin/python -m bench.export --runs 3     # the steps 3 times on one database
 
 On a fresh PostgreSQL database (``workbench_bench_export_<random>``, dropped
-at the end) it appends ``--events`` intake-shaped events (``bench/trail.py``'s
+at the end) it appends ``--events`` intake-shaped events (``bench.trail``'s
 ``entries_for``) through ``trail_append_many``; checkpoints, with their Merkle
 roots, are signed inline every 1,000 events (Celery is eager: no REDIS_URL).
 Then, each in its own process, timed with its peak RSS (``getrusage`` of the
@@ -25,7 +25,6 @@ Targets (issue #5): export >= 100,000 events/s with RSS under 200 MB; verify
 >= 200,000 events/s.
 """
 
-import argparse
 import os
 import random
 import shutil
@@ -35,17 +34,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (
+from bench.harness import (
     ROOT,
+    arguments,
     machine,
+    parse,
     print_machine,
     scratch_database,
+    shown,
     table,
     write_results,
 )
-from trail import entries_for
-
-sys.path.insert(0, str(ROOT))
+from bench.trail import entries_for
 
 EXPORT_TARGET, VERIFY_TARGET, RSS_TARGET_MB = 100_000, 200_000, 200
 CHUNK = 5_000
@@ -65,10 +65,12 @@ def child(argv: list[str], env: dict, out: Path) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, output
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help="200,000 events")
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {"events": (1_000_000, 200_000, "events to append (default 1,000,000)")},
+        quick_help="200,000 events",
+    )
     parser.add_argument(
         "--runs",
         type=int,
@@ -76,12 +78,12 @@ def main() -> int:
         help="measure the steps this many times on the one database (default 1)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and files")
-    args = parser.parse_args()
-    events = 200_000 if args.quick else args.events
+    args = parse(parser, argv)
+    events = args.events
 
     info = machine()
     print_machine(info)
-    with scratch_database("workbench-bench-export", keep=args.keep):
+    with scratch_database("export", keep=args.keep):
         tmp = Path(tempfile.mkdtemp(prefix="workbench-bench-export-files-"))
         try:
             figures = run(events, dict(os.environ), tmp, info, args.runs)
@@ -91,7 +93,7 @@ def main() -> int:
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
     path = write_results("export.json", figures)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    print(f"\nfigures written to {shown(path)}")
     return 0
 
 
@@ -198,4 +200,4 @@ def measure(events: int, env: dict, tmp: Path, one_case: str) -> tuple[dict, lis
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -2,15 +2,16 @@
 
 Not a test: it prints figures and writes them to bench/results/ingest.json.
 
-    .venv/bin/python bench/ingest.py            # 50,000 cases per batch phase
-    .venv/bin/python bench/ingest.py --quick    # 5,000 cases, 1,000 single requests
-    .venv/bin/python bench/ingest.py --celery   # with a Celery worker and beat
+    .venv/bin/python -m bench.ingest            # 50,000 cases per batch phase
+    .venv/bin/python -m bench.ingest --quick    # 5,000 cases, 1,000 single requests
+    .venv/bin/python -m bench.ingest --celery   # with a Celery worker and beat
 
 What it does, all on loopback, in one run:
 
 1. creates a scratch database ``workbench_bench_<random>``, migrates it,
-   creates the AI system ``bench-claims`` with ``manage.py create_ai_system``
-   and publishes a claims policy with ``manage.py load_policy``;
+   creates the demo's AI system ``claims-ai`` with ``manage.py
+   create_ai_system`` and publishes the demo's claims policy
+   (``reviews/demo/claims-ai.yaml``) with ``manage.py load_policy``;
 2. starts gunicorn on a free port and waits until it answers; with
    ``--celery`` also a Celery worker and beat, as the Procfile runs them
    (without it nothing consumes the broker until the end of the run);
@@ -28,16 +29,11 @@ What it does, all on loopback, in one run:
 7. stops gunicorn and drops the database, whatever happened.
 """
 
-import argparse
 import itertools
 import json
 import os
 import queue
-import random
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,24 +43,28 @@ from pathlib import Path
 import psycopg
 import requests
 import yaml
-from _common import (
+
+from bench.harness import (
+    DEMO_CLAIMS_POLICY,
     ROOT,
     CpuSampler,
-    Sequencer,
+    arguments,
     machine,
+    parse,
+    percentile,
     pg_url,
     pg_version,
     print_machine,
+    results_dir,
     scratch_database,
+    shown,
     table,
     write_results,
 )
+from bench.ingest_copy import measure_copy
+from bench.payloads import Payloads
+from bench.processes import MANAGE, PYTHON, Sequencer, celery, free_port, gunicorn, manage
 
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-CELERY = str(ROOT / ".venv" / "bin" / "celery")
-MANAGE = str(ROOT / "manage.py")
-CARC_CSV = ROOT / "data" / "claims" / "carc_claim_adjustment_reason_codes.csv"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BATCH_SIZE = 1000
 SINGLE_CLIENTS = 8
@@ -72,311 +72,8 @@ SINGLE_CLIENTS = 8
 TARGET_BATCH = 3000.0  # cases/s
 TARGET_SINGLE_P95_MS = 25.0
 
-# The tests' CLAIMS_POLICY (tests/factories.py) for the bench system.
-POLICY = {
-    "system": "bench-claims",
-    "outcomes": ["approve", "deny", "partial"],
-    "adverse_outcomes": ["deny", "partial"],
-    "appeal_window_days": 184,
-    "qa_sample_rate": 0.05,
-    "default_queue": "claims-review",
-    "queues": [
-        {"slug": "claims-review", "name": "Claims review", "sla_hours": 48},
-        {"slug": "senior-review", "name": "Senior review", "sla_hours": 24, "reviews_required": 2},
-    ],
-    "rules": [
-        {
-            "name": "large-amount",
-            "when": {"field": "metadata.amount", "op": "gt", "value": 5000},
-            "queue": "senior-review",
-            "priority": 5,
-        },
-        {
-            "name": "adverse-needs-human",
-            "when": {"outcome_in": ["deny", "partial"]},
-            "queue": "claims-review",
-        },
-        {"name": "low-confidence", "when": {"confidence_below": 0.8}, "queue": "claims-review"},
-    ],
-}
-
-# Common professional/outpatient procedure codes (CPT/HCPCS) with plain descriptions.
-PROCEDURES = [
-    ("99213", "Office visit, established patient, low complexity", 95, 180),
-    ("99214", "Office visit, established patient, moderate complexity", 130, 260),
-    ("99285", "Emergency department visit, high severity", 450, 1900),
-    ("71046", "Chest X-ray, 2 views", 40, 160),
-    ("80053", "Comprehensive metabolic panel", 15, 90),
-    ("85025", "Complete blood count with differential", 10, 60),
-    ("93000", "Electrocardiogram with interpretation", 20, 120),
-    ("97110", "Therapeutic exercise, each 15 minutes", 30, 95),
-    ("73721", "MRI lower extremity joint without contrast", 400, 2600),
-    ("70450", "CT head without contrast", 250, 1800),
-    ("45378", "Diagnostic colonoscopy", 700, 3800),
-    ("29881", "Knee arthroscopy with meniscectomy", 2200, 9500),
-    ("27447", "Total knee arthroplasty", 12000, 38000),
-    ("J1100", "Dexamethasone sodium phosphate injection, 1 mg", 5, 40),
-    ("G0439", "Annual wellness visit, subsequent", 120, 210),
-]
-GIVEN = [
-    "Ana",
-    "Ben",
-    "Chloe",
-    "Dmitri",
-    "Emeka",
-    "Fatima",
-    "Grace",
-    "Hiro",
-    "Ines",
-    "Jonas",
-    "Kemal",
-    "Lena",
-    "Mateo",
-    "Nadia",
-    "Olu",
-    "Priya",
-    "Quinn",
-    "Rosa",
-    "Sven",
-    "Tariq",
-]
-FAMILY = [
-    "Ruiz",
-    "Okafor",
-    "Nguyen",
-    "Schmidt",
-    "Haddad",
-    "Kowalski",
-    "Tanaka",
-    "Silva",
-    "Dubois",
-    "Murphy",
-    "Andersen",
-    "Rossi",
-    "Cohen",
-    "Patel",
-    "Johansson",
-    "Moreau",
-]
-
-
-def carc_codes() -> list[tuple[str, str]]:
-    import csv
-
-    with open(CARC_CSV, newline="") as f:
-        return [(row["code"], row["description"]) for row in csv.DictReader(f)]
-
-
-class Payloads:
-    """Claim decisions built like tests/factories.py claim_payload, around real
-    CARC codes, with outcome, confidence and amount varied so routing splits:
-    about a third is finalized by the AI, the rest goes to the two queues."""
-
-    def __init__(self, members: int, seed: int = 20261122):
-        self.rng = random.Random(seed)
-        self.carc = carc_codes()
-        self.members = members
-
-    def case(self, external_id: str) -> dict:
-        rng = self.rng
-        roll = rng.random()
-        outcome = "approve" if roll < 0.65 else "deny" if roll < 0.88 else "partial"
-        if outcome == "approve":
-            confidence = round(rng.uniform(0.70, 0.995), 3)
-        else:
-            confidence = round(rng.uniform(0.45, 0.99), 3)
-        lines = []
-        for _ in range(rng.choice((1, 1, 1, 2, 2, 3))):
-            code, description, low, high = rng.choice(PROCEDURES)
-            lines.append(
-                {
-                    "code": code,
-                    "description": description,
-                    "amount": round(rng.uniform(low, high), 2),
-                    "reason_codes": [],
-                }
-            )
-        amount = round(sum(line["amount"] for line in lines), 2)
-        reasons = []
-        if outcome != "approve":
-            for _ in range(rng.choice((1, 1, 2))):
-                code, text = rng.choice(self.carc)
-                group = rng.choice(("CO", "CO", "PR", "OA"))
-                reasons.append({"code": f"{group}-{code}", "text": text[:1000]})
-            for line in lines:
-                line["reason_codes"] = [r["code"] for r in reasons]
-        summary = reasons[0]["text"][:2000] if reasons else "Approved as billed"
-        member = rng.randrange(self.members)
-        given, family = rng.choice(GIVEN), rng.choice(FAMILY)
-        return {
-            "external_id": external_id,
-            "kind": "claim_decision",
-            "subject": {
-                "reference": f"MBR-{member:06d}",
-                "name": f"{given} {family}",
-                "email": f"{given.lower()}.{family.lower()}{member}@example.org",
-                "locale": "en",
-            },
-            "model": {"name": "claims-triage", "version": "2026.11.1"},
-            "input": {
-                "claim": {
-                    "id": f"C{external_id}",
-                    "type": rng.choice(("professional", "professional", "institutional")),
-                    "place_of_service": rng.choice(("11", "21", "22", "23")),
-                    "diagnosis": rng.choice(
-                        ("M17.11", "J18.9", "E11.9", "I10", "R07.9", "S83.241A")
-                    ),
-                },
-                "lines": lines,
-            },
-            "output": {"outcome": outcome, "summary": summary, "reasons": reasons},
-            "confidence": confidence,
-            "explanation": "top features: procedure code, diagnosis pointer, prior authorization",
-            "metadata": {"amount": amount, "lines": len(lines)},
-        }
-
-
-# --- Server -------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def manage(env: dict, *args: str) -> str:
-    done = subprocess.run(
-        [PYTHON, MANAGE, *args], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-class Gunicorn:
-    def __init__(self, env: dict, port: int, workers: int, threads: int, log: Path):
-        self.url = f"http://127.0.0.1:{port}"
-        self.command = [
-            GUNICORN,
-            "workbench.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(workers),
-            "--timeout",
-            "300",
-            "--graceful-timeout",
-            "5",
-        ]
-        if threads > 1:
-            self.command += ["-k", "gthread", "--threads", str(threads)]
-        self.env, self.log = env, log
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        self.logfile = open(self.log, "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/api/v1/openapi.json", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not answer in {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the arbiter and workers
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
-        self.logfile.close()
-
-
-class Celery:
-    """A Celery worker and beat as in the Procfile (``--celery``): checkpoint
-    signing, the outbox and the rollups run beside the web workers, as in
-    production, instead of not at all until the end of the run."""
-
-    def __init__(self, env: dict, concurrency: int, schedule: Path, log: Path):
-        self.commands = [
-            [CELERY, "-A", "workbench", "worker", "--loglevel", "WARNING",
-             "--concurrency", str(concurrency)],
-            [CELERY, "-A", "workbench", "beat", "--loglevel", "WARNING",
-             "--schedule", str(schedule)],
-        ]  # fmt: skip
-        self.env, self.log = env, log
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self, timeout: float = 60) -> None:
-        self.logfile = open(self.log, "w")  # noqa: SIM115
-        for command in self.commands:
-            self.processes.append(
-                subprocess.Popen(
-                    command,
-                    env=self.env,
-                    cwd=ROOT,
-                    stdout=self.logfile,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        # Ready when the worker answers a ping (the broker is the bench's Redis).
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(p.poll() is not None for p in self.processes):
-                raise RuntimeError(f"celery exited:\n{self.log.read_text()[-3000:]}")
-            ping = subprocess.run(
-                [CELERY, "-A", "workbench", "inspect", "ping", "--timeout", "1"],
-                env=self.env,
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-            )
-            if ping.returncode == 0:
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"the celery worker did not answer in {timeout:.0f} s")
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-        if self.processes:
-            self.logfile.close()
-        self.processes = []
-
 
 # --- Load ---------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = (len(sorted_values) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
 def run_batches(url: str, key: str, batches: list[bytes], clients: int) -> dict:
@@ -501,127 +198,6 @@ def server_errors(log: Path, lines: int = 40) -> str:
     return "\n".join(text[-lines:])
 
 
-# --- COPY: the physical limit ------------------------------------------------------------
-
-
-def columns(conn, table_name: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_name = %s AND is_generated = 'NEVER' ORDER BY ordinal_position",
-        (table_name,),
-    ).fetchall()
-    return [f'"{name}"' for (name,) in rows]
-
-
-def copy_out(conn, table_name: str, where: str) -> tuple[list[str], bytes, int]:
-    cols = columns(conn, table_name)
-    data = bytearray()
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            f"COPY (SELECT {', '.join(cols)} FROM {table_name} WHERE {where}) TO STDOUT"
-        ) as copy,
-    ):
-        for chunk in copy:
-            data += chunk
-    return cols, bytes(data), data.count(b"\n")
-
-
-def copy_in(conn, target: str, cols: list[str], data: bytes) -> None:
-    sql = f"COPY {target} ({', '.join(cols)}) FROM STDIN"
-    with conn.cursor() as cur, cur.copy(sql) as copy:
-        view = memoryview(data)
-        for start in range(0, len(data), 1 << 20):
-            copy.write(view[start : start + (1 << 20)])
-
-
-def measure_copy(database_url: str, phase_prefix: str) -> dict:
-    """COPY the rows the first batch phase stored into LIKE copies (same columns,
-    indexes and constraints, logged), timing the COPY and its commit."""
-    case_filter = f"external_id LIKE '{phase_prefix}%'"
-    sources = {
-        "reviews_case": case_filter,
-        "workbench_trailevent": (
-            f'"case" IN (SELECT reference FROM reviews_case WHERE {case_filter})'
-        ),
-        "reviews_reviewtask": f"case_id IN (SELECT id FROM reviews_case WHERE {case_filter})",
-        "reviews_subject": f"id IN (SELECT subject_id FROM reviews_case WHERE {case_filter})",
-    }
-    out = {}
-    with psycopg.connect(database_url) as conn:
-        dumps = {name: copy_out(conn, name, where) for name, where in sources.items()}
-        conn.commit()
-        for name in sources:
-            conn.execute(f"CREATE TABLE bench_{name} (LIKE {name} INCLUDING ALL)")
-            conn.execute(f"CREATE TABLE bench2_{name} (LIKE {name} INCLUDING ALL)")
-        conn.commit()
-        conn.execute("CHECKPOINT")
-
-        cols, data, rows = dumps["reviews_case"]
-        started = time.perf_counter()
-        copy_in(conn, "bench_reviews_case", cols, data)
-        conn.commit()
-        seconds = time.perf_counter() - started
-        out["cases_only"] = {
-            "rows": rows,
-            "megabytes": round(len(data) / 1e6, 1),
-            "seconds": round(seconds, 3),
-            "rows_per_s": round(rows / seconds, 1),
-        }
-        conn.execute("CHECKPOINT")
-
-        # The same rows as Python values (dicts for jsonb), written with
-        # copy.write_row: what an app-side COPY would pay for formatting too.
-        cols = columns(conn, "reviews_case")
-        types = [
-            t
-            for (t,) in conn.execute(
-                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                "WHERE attrelid = 'reviews_case'::regclass AND attnum > 0 AND NOT attisdropped "
-                "AND attgenerated = '' ORDER BY attnum"
-            ).fetchall()
-        ]
-        values = conn.execute(
-            f"SELECT {', '.join(cols)} FROM reviews_case WHERE {case_filter}"
-        ).fetchall()
-        conn.execute("CREATE TABLE bench3_reviews_case (LIKE reviews_case INCLUDING ALL)")
-        conn.commit()
-        conn.execute("CHECKPOINT")
-        started = time.perf_counter()
-        sql = f"COPY bench3_reviews_case ({', '.join(cols)}) FROM STDIN"
-        with conn.cursor() as cur, cur.copy(sql) as copy:
-            copy.set_types([t.split("(")[0] for t in types])
-            for row in values:
-                copy.write_row(row)
-        conn.commit()
-        seconds = time.perf_counter() - started
-        out["cases_write_row"] = {
-            "rows": len(values),
-            "seconds": round(seconds, 3),
-            "rows_per_s": round(len(values) / seconds, 1),
-        }
-        conn.execute("DROP TABLE bench3_reviews_case")
-        conn.commit()
-        conn.execute("CHECKPOINT")
-
-        started = time.perf_counter()
-        for name, (cols, data, _) in dumps.items():
-            copy_in(conn, f"bench2_{name}", cols, data)
-        conn.commit()
-        seconds = time.perf_counter() - started
-        out["full_footprint"] = {
-            "rows": {name: dumps[name][2] for name in dumps},
-            "megabytes": round(sum(len(d[1]) for d in dumps.values()) / 1e6, 1),
-            "seconds": round(seconds, 3),
-            "cases_per_s": round(rows / seconds, 1),
-        }
-        for name in sources:
-            conn.execute(f"DROP TABLE bench_{name}")
-            conn.execute(f"DROP TABLE bench2_{name}")
-        conn.commit()
-    return out
-
-
 # --- Redis scratch database ------------------------------------------------------------------
 
 
@@ -646,16 +222,14 @@ class RedisScratch:
 # --- Main -----------------------------------------------------------------------------------
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--cases", type=int, default=50_000, help="cases per batch phase (default 50,000)"
-    )
-    parser.add_argument(
-        "--single", type=int, default=4_000, help="single-case requests (default 4,000)"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="5,000 cases and 1,000 single requests"
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {
+            "cases": (50_000, 5_000, "cases per batch phase (default 50,000)"),
+            "single": (4_000, 1_000, "single-case requests (default 4,000)"),
+        },
+        quick_help="5,000 cases and 1,000 single requests",
     )
     parser.add_argument(
         "--workers", type=int, default=2, help="gunicorn sync workers (default 2 = cores here)"
@@ -671,9 +245,7 @@ def main() -> int:
     )
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", 14)))
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
-    args = parser.parse_args()
-    if args.quick:
-        args.cases, args.single = 5_000, 1_000
+    args = parse(parser, argv)
     args.client_counts = client_counts = [int(c) for c in args.clients.split(",")]
 
     info = machine()
@@ -710,7 +282,7 @@ def main() -> int:
     payload_sets = (phases_bodies, singles, warmup_single, warmup_batch, submitted)
 
     with (
-        scratch_database("workbench-bench", keep=args.keep) as database,
+        scratch_database("", keep=args.keep) as database,
         tempfile.TemporaryDirectory(prefix="workbench-bench-ingest-") as tmp,
     ):
         figures = run(args, info, server_desc, database, Path(tmp), payload_sets)
@@ -718,7 +290,7 @@ def main() -> int:
     figures["machine"]["loadavg_at_end"] = os.getloadavg()
     report(figures)
     path = write_results("ingest.json", figures)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    print(f"\nfigures written to {shown(path)}")
     ok = figures["verify"]["count_ok"] and figures["verify"]["trail_verify_ok"]
     return 0 if ok else 1
 
@@ -742,10 +314,9 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
         "WORKBENCH_BASE_URL": f"http://127.0.0.1:{port}",
         "API_RATE_PER_KEY": "10000000/m",
     }
-    log = ROOT / "bench" / "results" / "ingest-gunicorn.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    server = Gunicorn(env, port, args.workers, args.threads, log)
-    celery = Celery(env, 2, tmp / "celerybeat-schedule", log.with_name("ingest-celery.log"))
+    log = results_dir() / "ingest-gunicorn.log"
+    server = gunicorn(env, port, args.workers, args.threads, log)
+    workers = celery(env, 2, tmp / "celerybeat-schedule", log.with_name("ingest-celery.log"))
     sequencer = Sequencer(env, tmp / "merge-delays.json", log.with_name("ingest-sequencer.log"))
     figures: dict = {
         "machine": info,
@@ -765,7 +336,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             manage(
                 env,
                 "create_ai_system",
-                "bench-claims",
+                yaml.safe_load(DEMO_CLAIMS_POLICY.read_text())["system"],
                 "--name",
                 "Bench",
                 "--kind",
@@ -774,12 +345,10 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             .strip()
             .splitlines()[-1]
         )
-        policy_file = tmp / "bench-claims-policy.yaml"
-        policy_file.write_text(yaml.safe_dump(POLICY, sort_keys=False))
-        print(manage(env, "load_policy", str(policy_file)).strip())
+        print(manage(env, "load_policy", str(DEMO_CLAIMS_POLICY)).strip())
 
         if args.celery:
-            celery.start()
+            workers.start(interval=0.5)
             print("celery worker and beat running", flush=True)
         server.start()
         print(f"gunicorn answers at {server.url}", flush=True)
@@ -819,7 +388,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             print(f"  problems: {figures['single']['statuses']}")
             print(server_errors(log))
         server.stop()
-        celery.stop()
+        workers.stop()
         manage(env, "trail_checkpoint")  # integrates what the sequencer left, and signs
 
         print("COPY: the same rows, straight into PostgreSQL ...", flush=True)
@@ -849,7 +418,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
         }
     finally:
         server.stop()
-        celery.stop()
+        workers.stop()
         sequencer.stop()
         redis_scratch.cleanup()
     return figures
@@ -938,4 +507,4 @@ def report(figures: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,11 +1,13 @@
 """Profile intake in-process (no gunicorn): where does a batch of 1,000 and a
-single case spend its time? Needs pyinstrument (``.venv/bin/pip install
-pyinstrument``; it is not a project dependency).
+single case spend its time? The HTTP profiles use pyinstrument when it is
+installed (``.venv/bin/pip install pyinstrument``; it is not a project
+dependency), cProfile otherwise.
 
-    .venv/bin/python bench/profile_ingest.py [--sqlite] [--batches 5] [--singles 200]
+    .venv/bin/python -m bench.profile_ingest [--sqlite] [--batches 5] [--singles 200]
+    .venv/bin/python -m bench.profile_ingest --quick     # 2 batches, 40 singles
 
-Builds a scratch database (dropped at the end), publishes the bench policy,
-warms up, then:
+Builds a scratch database (dropped at the end), publishes the demo's claims
+policy (``reviews/demo/claims-ai.yaml``), warms up, then:
 
 - times ``reviews.services.case_ingest_batch`` on batches of 1,000 and prints
   the SQL it ran per batch;
@@ -15,25 +17,23 @@ warms up, then:
 Profiles are written as text and HTML to bench/results/.
 """
 
-import argparse
 import json
-import os
-import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-from _common import RESULTS, ROOT, pg_database_create, pg_database_drop, pg_url, write_results
-
-sys.path.insert(0, str(ROOT))
+from bench.harness import arguments, parse, results_dir, scratch_database, write_results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sqlite", action="store_true")
-    parser.add_argument("--batches", type=int, default=5)
-    parser.add_argument("--singles", type=int, default=200)
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {
+            "batches": (5, 2, "timed service batches of 1,000 (default 5)"),
+            "singles": (200, 40, "profiled single-case POSTs (default 200)"),
+        },
+        quick_help="2 batches, 40 single cases",
+    )
+    parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument(
         "--server-side-binding",
         action="store_true",
@@ -42,33 +42,9 @@ def main() -> int:
     parser.add_argument(
         "--no-unnest", action="store_true", help="what-if: bulk_create without UNNEST"
     )
-    args = parser.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="workbench-profile-"))
-    database = None
-    if args.sqlite:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'profile.sqlite3'}"
-    else:
-        database = pg_database_create("workbench_bench_profile")
-        os.environ["DATABASE_URL"] = pg_url(database)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="workbench.settings.local",
-        DJANGO_DEBUG="false",
-        LOG_LEVEL="WARNING",
-        TRAIL_SIGNING_KEY_FILE=str(tmp / "key.pem"),
-    )
-    try:
+    args = parse(parser, argv)
+    with scratch_database("profile", sqlite=args.sqlite):
         return run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if database:
-            pg_database_drop(database)
-        for path in tmp.iterdir():
-            path.unlink()
-        tmp.rmdir()
 
 
 def run(args) -> int:
@@ -79,14 +55,14 @@ def run(args) -> int:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-    from ingest import POLICY, Payloads
-    from pyinstrument import Profiler
 
+    from bench.harness import demo_system_create
+    from bench.payloads import Payloads
     from reviews.schemas import CaseIn
     from reviews.selectors import policy_active
-    from reviews.services import case_ingest_batch, policy_publish
+    from reviews.services import case_ingest_batch
     from workbench.models import AISystem
-    from workbench.services import Actor, ai_system_create, api_key_create
+    from workbench.services import Actor, api_key_create
 
     if args.server_side_binding:
         connection.close()
@@ -102,8 +78,7 @@ def run(args) -> int:
         print("what-if: bulk_create without UNNEST")
     call_command("migrate", verbosity=0)
     actor = Actor.workbench("bench")
-    system = ai_system_create(slug="bench-claims", name="Bench", kind="claim_decision", actor=actor)
-    policy_publish(document=POLICY, actor=actor)
+    system = demo_system_create()
     key = api_key_create(system=system, actor=actor).plaintext
     client = Client(headers={"authorization": f"Bearer {key}"})
     payloads = Payloads(members=20_000)
@@ -118,7 +93,6 @@ def run(args) -> int:
 
     figures = {"database": connection.vendor, "service_batches": []}
     print(f"database: {connection.vendor}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
 
     class Timer:
         """execute_wrapper timing each query (no SQL composing, unlike CaptureQueriesContext)."""
@@ -179,7 +153,7 @@ def run(args) -> int:
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats("tottime").print_stats(35)
     stats.sort_stats("cumulative").print_stats(60)
-    (RESULTS / f"cprofile-batch-{connection.vendor}.txt").write_text(out.getvalue())
+    (results_dir() / f"cprofile-batch-{connection.vendor}.txt").write_text(out.getvalue())
     print(out.getvalue()[:9000])
 
     # One batch through the HTTP stack, profiled.
@@ -293,7 +267,8 @@ def breakdown(client, batch, batches: int, connection) -> dict:
     patch(intake, "_body_digest", "3.2 _body_digest x1000")
     patch(intake, "_route", "3.3 _route (rules) x1000")
     patch(intake, "_store", "3.4 _store (under trail-head lock)")
-    patch(intake, "trail_lock", "3.4.1 trail_lock")
+    patch(intake, "trail_prepare", "3.4.1 trail_prepare (hashing, before the lock)")
+    patch(trail, "_lock_head", "3.4.6.0 _lock_head (the chain head's row lock)")
     patch(intake, "_subjects_upsert", "3.4.2 _subjects_upsert")
     patch(intake, "contact_seal", "3.4.2.1 contact_seal (AES-GCM) per subject")
     patch(intake, "_unique_references", "3.4.3 _unique_references")
@@ -383,13 +358,44 @@ def breakdown(client, batch, batches: int, connection) -> dict:
     return {label: round(seconds * 1000, 1) for label, seconds in per_batch.items()}
 
 
+def Profiler(interval: float):  # noqa: N802 (stands in for pyinstrument's class)
+    """pyinstrument's sampling profiler, or cProfile when it is not installed."""
+    try:
+        from pyinstrument import Profiler as Sampling
+    except ImportError:
+        return _CProfiler()
+    return Sampling(interval=interval)
+
+
+class _CProfiler:
+    def __init__(self):
+        import cProfile
+
+        self.profile = cProfile.Profile()
+
+    def start(self):
+        self.profile.enable()
+
+    def stop(self):
+        self.profile.disable()
+
+
 def save(profiler, name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = profiler.output_text(unicode=False, color=False, show_all=False)
-    (RESULTS / f"{name}.txt").write_text(text)
-    (RESULTS / f"{name}.html").write_text(profiler.output_html())
+    results = results_dir()
+    if isinstance(profiler, _CProfiler):
+        import io
+        import pstats
+
+        out = io.StringIO()
+        pstats.Stats(profiler.profile, stream=out).sort_stats("cumulative").print_stats(60)
+        text = out.getvalue()
+        (results / f"{name}-cprofile.txt").write_text(text)
+    else:
+        text = profiler.output_text(unicode=False, color=False, show_all=False)
+        (results / f"{name}.txt").write_text(text)
+        (results / f"{name}.html").write_text(profiler.output_html())
     print(text[:6000])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,26 +1,26 @@
 """Every benchmark, several runs each, compared with its targets in docs/performance.md.
 
-Not a test: it runs the benchmark scripts one after the other, reads the
+Not a test: it runs the benchmarks (``python -m bench.<name>``) one after the other, reads the
 figures they write to ``bench/results/*.json`` and writes a report.
 
-    .venv/bin/python bench/run_all.py                     # 3 runs of each, full sizes (hours)
-    .venv/bin/python bench/run_all.py --quick --runs 1    # smoke test: small sizes, minutes
-    .venv/bin/python bench/run_all.py --only claim,pages --runs 5
+    .venv/bin/python -m bench.run_all                     # 3 runs of each, full sizes (hours)
+    .venv/bin/python -m bench.run_all --quick --runs 1    # smoke test: small sizes, minutes
+    .venv/bin/python -m bench.run_all --only claim,pages --runs 5
 
 The benchmarks (bench/README.md has what each does and why):
 
-- ``ingest.py --celery``: intake over HTTP, gunicorn with a Celery worker and
+- ``bench.ingest --celery``: intake over HTTP, gunicorn with a Celery worker and
   beat as in production, PostgreSQL and Redis; the limit is PostgreSQL COPY of
   everything a case writes;
-- ``trail.py``: trail append and ``trail_verify``; the limit is the same
+- ``bench.trail``: trail append and ``trail_verify``; the limit is the same
   per-event checks in a bare psycopg loop fed by COPY;
-- ``claim.py``: claim next with 16 reviewers; the limit is a bare
+- ``bench.claim``: claim next with 16 reviewers; the limit is a bare
   ``SKIP LOCKED`` loop on a plain table of the same rows;
-- ``pages.py``: the reviewer's pages at a million cases; the database's part
+- ``bench.pages``: the reviewer's pages at a million cases; the database's part
   is the SQL time per request;
-- ``export.py``: trail export (the limit: COPY of the trail out of
+- ``bench.export``: trail export (the limit: COPY of the trail out of
   PostgreSQL) and the offline verifier;
-- ``dashboard.py``: the compliance dashboard at a million cases.
+- ``bench.dashboard``: the compliance dashboard at a million cases.
 
 Benchmarks that build a large database once (pages, export, dashboard) get
 ``--runs N`` and measure N times on it; the others (whose measurement
@@ -46,14 +46,21 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import PG_ADMIN_URL, RESULTS, ROOT, code_version, machine, pg_version, print_machine
+from bench.catalog import BENCHES, Bench, Figure, runs_of
+from bench.harness import (
+    DATABASE_PREFIX,
+    PG_ADMIN_URL,
+    RESULTS,
+    ROOT,
+    code_version,
+    machine,
+    pg_version,
+    print_machine,
+)
 
-BENCH = ROOT / "bench"
 OUTPUT = ROOT / "docs" / "performance.md"
 MISSES_BEGIN, MISSES_END = "<!-- misses:begin -->", "<!-- misses:end -->"
 MISSES_PLACEHOLDER = (
@@ -62,300 +69,6 @@ MISSES_PLACEHOLDER = (
     "`pg_stat_activity` samples the bench records), what was tried and what is next._"
 )
 RUN_TIMEOUT = {False: 4 * 3600, True: 1800}  # seconds per bench process: full, quick
-
-
-# --- What each benchmark measures ------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    label: str
-    unit: str
-    value: Callable[[dict], float | None]
-    higher_is_better: bool = True
-    target: float | None = None
-    target_text: str = ""
-    baseline: Callable[[dict], float | None] | None = None
-    strict: bool = False  # the target is "<" / ">", not "<=" / ">="
-
-    def met(self, value: float) -> bool:
-        if self.higher_is_better:
-            return value > self.target if self.strict else value >= self.target
-        return value < self.target if self.strict else value <= self.target
-
-
-@dataclass
-class Bench:
-    name: str
-    script: str
-    results: str  # file in bench/results/
-    key: Callable[[bool], str | None]  # quick -> key in a merged results file
-    figures: list[Figure]
-    baseline_text: str
-    size: Callable[[dict], str]
-    target_size: str
-    args: list[str] = field(default_factory=list)
-    quick_args: list[str] = field(default_factory=lambda: ["--quick"])
-    builds_once: bool = False  # takes --runs: one database, measured N times
-    checks: Callable[[dict], bool] | None = None
-    checks_text: str = ""
-
-
-def dig(*path):
-    """A getter for a nested value; None where any step is missing."""
-
-    def get(entry: dict):
-        node = entry
-        for step in path:
-            try:
-                node = node[step]
-            except (KeyError, IndexError, TypeError):
-                return None
-        return node
-
-    return get
-
-
-PAGES = (
-    "queue page /",
-    "case page, held (decision form)",
-    "case page, open",
-    "case page, decided",
-)
-DASHBOARD_RANGES = ("last 30 days (default)", "last 365 days")
-
-BENCHES = [
-    Bench(
-        name="ingest",
-        script="ingest.py",
-        results="ingest.json",
-        key=lambda quick: None,
-        args=["--celery"],
-        figures=[
-            Figure(
-                "batch of 1,000, 1 client",
-                "cases/s",
-                dig("batch", 0, "cases_per_s"),
-                target=3000,
-                target_text=">= 3,000 cases/s",
-                baseline=dig("copy", "full_footprint", "cases_per_s"),
-            ),
-            Figure(
-                "batch of 1,000, 2 clients",
-                "cases/s",
-                dig("batch", 1, "cases_per_s"),
-                target=3000,
-                target_text=">= 3,000 cases/s",
-                baseline=dig("copy", "full_footprint", "cases_per_s"),
-            ),
-            Figure(
-                "single case, 8 clients: p95",
-                "ms",
-                dig("single", "p95_ms"),
-                higher_is_better=False,
-                target=25,
-                target_text="<= 25 ms",
-            ),
-            Figure("single case, 8 clients: rate", "req/s", dig("single", "req_per_s")),
-            Figure(
-                "COPY of the case rows alone (for comparison)",
-                "rows/s",
-                dig("copy", "cases_only", "rows_per_s"),
-            ),
-        ],
-        baseline_text="PostgreSQL COPY of everything a case writes (case, 2 trail events, "
-        "review task, subject), cases/s, of the rows the 1-client phase stored",
-        size=lambda e: (
-            f"{dig('batch', 0, 'cases')(e) or 0:,} cases per batch phase, "
-            f"{dig('single', 'requests')(e) or 0:,} single requests; "
-            f"{dig('server', 'command')(e)}"
-        ),
-        target_size="any size (the full run: 50,000 cases per phase, 4,000 single requests)",
-        checks=lambda e: bool(dig("verify", "count_ok")(e) and dig("verify", "trail_verify_ok")(e)),
-        checks_text="every case stored, trail_verify ok",
-    ),
-    Bench(
-        name="trail",
-        script="trail.py",
-        results="trail.json",
-        key=lambda quick: "postgresql",
-        figures=[
-            Figure(
-                "trail_verify",
-                "events/s",
-                dig("verify_events_per_s_best"),
-                target=200_000,
-                target_text=">= 200,000 events/s",
-                baseline=dig("what_if_verify_in_sql", "python_copy_hash_link_seq", "events_per_s"),
-            ),
-            Figure(
-                "append (trail_append_many, chunks of 5,000)",
-                "events/s",
-                dig("append_events_per_s"),
-            ),
-        ],
-        baseline_text="the same per-event checks (seq, link, SHA-256) in a bare psycopg loop "
-        "fed by COPY, no ORM, no checkpoints",
-        size=lambda e: f"{e.get('events_appended', 0):,} events",
-        target_size="300,000 events",
-        checks=lambda e: bool(e.get("verify_ok")),
-        checks_text="trail_verify ok over the whole chain",
-    ),
-    Bench(
-        name="claim",
-        script="claim.py",
-        results="claim.json",
-        key=lambda quick: f"threads-{10_000 if quick else 100_000}",
-        figures=[
-            Figure(
-                "task_claim_next, 16 threads",
-                "claims/s",
-                dig("service", "claims_per_s"),
-                target=1000,
-                target_text=">= 1,000 claims/s",
-                baseline=dig("skip_locked_limit", "claims_per_s"),
-            ),
-            Figure(
-                "one claim, p95",
-                "ms",
-                dig("service", "p95_ms"),
-                higher_is_better=False,
-                target=10,
-                target_text="<= 10 ms",
-                baseline=dig("skip_locked_limit", "p95_ms"),
-            ),
-            Figure(
-                "double claims",
-                "",
-                dig("checks", "double_claims"),
-                higher_is_better=False,
-                target=0,
-                target_text="0",
-            ),
-            Figure("one reviewer alone", "claims/s", dig("one_reviewer", "claims_per_s")),
-        ],
-        baseline_text="a bare `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)` loop "
-        "on a plain table of the same rows, 16 threads",
-        size=lambda e: f"{e.get('tasks', 0):,} open tasks, {e.get('reviewers')} {e.get('mode')}",
-        target_size="100,000 tasks",
-        checks=lambda e: bool(dig("checks", "ok")(e)),
-        checks_text="no double claim, every task claimed once by its worker, trail_verify ok",
-    ),
-    Bench(
-        name="pages",
-        script="pages.py",
-        results="pages.json",
-        key=lambda quick: str(100_000 if quick else 1_000_000),
-        builds_once=True,
-        figures=[
-            Figure(
-                f"{page}: p95",
-                "ms",
-                dig("pages", page, "p95_ms"),
-                higher_is_better=False,
-                target=50,
-                target_text="<= 50 ms",
-                baseline=dig("pages", page, "queries", "sql_ms_per_request_mean"),
-            )
-            for page in PAGES
-        ],
-        baseline_text="the SQL time of a request (Django's timing of its queries, mean)",
-        size=lambda e: f"{dig('setup', 'cases')(e) or 0:,} cases",
-        target_size="1,000,000 cases",
-        checks=lambda e: bool(e.get("ok")),
-        checks_text="every request answered 200",
-    ),
-    Bench(
-        name="export",
-        script="export.py",
-        results="export.json",
-        key=lambda quick: None,
-        builds_once=True,
-        figures=[
-            Figure(
-                "trail_export, whole trail",
-                "events/s",
-                dig("export_range", "events_per_s"),
-                target=100_000,
-                target_text=">= 100,000 events/s",
-                baseline=dig("copy_limit", "events_per_s"),
-            ),
-            Figure(
-                "trail_export, peak RSS",
-                "MB",
-                dig("export_range", "rss_mb"),
-                higher_is_better=False,
-                target=200,
-                target_text="< 200 MB",
-                strict=True,
-            ),
-            Figure(
-                "python -m workbench.verify, whole trail",
-                "events/s",
-                dig("verify", "events_per_s"),
-                target=200_000,
-                target_text=">= 200,000 events/s",
-            ),
-            Figure(
-                "trail_export --case (Merkle tree)",
-                "s",
-                dig("export_case", "seconds"),
-                higher_is_better=False,
-            ),
-            Figure("verify of the case bundle", "s", dig("verify_case", "seconds"), False),
-        ],
-        baseline_text="COPY of the trail's bodies and hashes out of PostgreSQL, read to the end",
-        size=lambda e: f"{e.get('events', 0):,} events",
-        target_size="1,000,000 events",
-    ),
-    Bench(
-        name="dashboard",
-        script="dashboard.py",
-        results="dashboard.json",
-        key=lambda quick: str(100_000 if quick else 1_000_000),
-        builds_once=True,
-        figures=[
-            *(
-                Figure(
-                    f"/compliance/, {label}: p95",
-                    "ms",
-                    dig("pages", label, "p95_ms"),
-                    higher_is_better=False,
-                    target=300,
-                    target_text="<= 300 ms",
-                )
-                for label in DASHBOARD_RANGES
-            ),
-            Figure("rollup update (one beat run)", "events/s", dig("rollup", "events_per_second")),
-        ],
-        baseline_text="none measured",
-        size=lambda e: f"{dig('made', 'cases')(e) or 0:,} cases",
-        target_size="1,000,000 cases",
-        checks=lambda e: bool(dig("rollup", "lazy_caught_up")(e)),
-        checks_text="a dashboard request catches up with the trail itself",
-    ),
-]
-
-
-def runs_of(entry: dict) -> list[dict]:
-    """A results entry as one entry per run: where a bench measured several
-    times on one database, each run's timings in place of the last run's."""
-    if isinstance(entry.get("runs"), list):  # export.py
-        return [{**entry, **run} for run in entry["runs"]]
-    pages = entry.get("pages")
-    if isinstance(pages, dict) and any("runs" in page for page in pages.values()):
-        count = max(len(page.get("runs", [])) for page in pages.values())
-        return [
-            {
-                **entry,
-                "pages": {
-                    name: {**page, **page["runs"][i]} if i < len(page.get("runs", [])) else page
-                    for name, page in pages.items()
-                },
-            }
-            for i in range(count)
-        ]
-    return [entry]
 
 
 # --- Running -------------------------------------------------------------------------------
@@ -429,14 +142,18 @@ def results_entry(bench: Bench, quick: bool, since: float) -> dict | None:
     return data.get(key) if key is not None else data
 
 
-def run_bench(bench: Bench, *, runs: int, quick: bool, logs: Path) -> dict:
-    argv = [sys.executable, str(BENCH / bench.script), *bench.args]
+def run_bench(
+    bench: Bench, *, runs: int, quick: bool, logs: Path, database: str = DATABASE_PREFIX
+) -> dict:
+    argv = [sys.executable, "-m", bench.module, *bench.args]
     if quick:
         argv += bench.quick_args
     processes = 1 if bench.builds_once else runs
     if bench.builds_once:
         argv += ["--runs", str(runs)]
-    shown = [str(Path(argv[1]).relative_to(ROOT)), *argv[2:]]
+    shown = ["python", *argv[1:]]
+    if database != DATABASE_PREFIX:
+        argv += ["--database", database]
     record = {"argv": shown, "processes": [], "runs": []}
     for n in range(1, processes + 1):
         label = f"{bench.name} {n}/{processes}" if processes > 1 else bench.name
@@ -544,19 +261,19 @@ def markdown(summary: dict, info: dict, args, started: str, seconds: float) -> s
         lines += [
             "> **Smoke run at small sizes (`--quick`)**: below the sizes the targets are",
             "> set for, on a machine shared with other work. Not figures of record: the",
-            "> maintainer replaces them with `bench/run_all.py` on a quiet machine.",
+            "> maintainer replaces them with `python -m bench.run_all` on a quiet machine.",
             "",
         ]
     cal = info.get("calibration", {})
     lines += [
-        f"Written by `bench/run_all.py` ({' '.join(sys.argv[1:]) or 'no options'}) on "
+        f"Written by `python -m bench.run_all` ({' '.join(sys.argv[1:]) or 'no options'}) on "
         f"{started}, in {seconds / 60:.0f} min. Each figure: the median, min and max of "
         f"{args.runs} run(s); the **limit** is what the same run measured as the physical "
         "limit of that work, and the **ratio** how close the figure came to it (rate / limit, "
         "or limit / time; the median of the runs' ratios). Met or missed is judged on the "
         "median. How each bench works and what it found before: `bench/README.md`.",
         "",
-        "Regenerate with `.venv/bin/python bench/run_all.py` (3 runs of each at full size, "
+        "Regenerate with `.venv/bin/python -m bench.run_all` (3 runs of each at full size, "
         "on a quiet machine; `--runs`, `--only`); the notes under Misses are kept.",
         "",
         "## The machine",
@@ -679,7 +396,7 @@ def kept_misses_notes(path: Path) -> str:
     return MISSES_PLACEHOLDER
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each benchmark (default 3)")
     parser.add_argument(
@@ -695,7 +412,13 @@ def main() -> int:
     parser.add_argument(
         "--output", type=Path, default=OUTPUT, help="the report (default docs/performance.md)"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--database",
+        default=DATABASE_PREFIX,
+        metavar="PREFIX",
+        help="passed to each benchmark: its scratch database names start with PREFIX_",
+    )
+    args = parser.parse_args(argv)
     chosen = [b for b in BENCHES if not args.only or b.name in args.only.split(",")]
     if args.only and len(chosen) != len(args.only.split(",")):
         parser.error(f"--only: choose among {', '.join(b.name for b in BENCHES)}")
@@ -714,7 +437,9 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     summary = {}
     for bench in chosen:
-        summary[bench.name] = run_bench(bench, runs=args.runs, quick=args.quick, logs=RESULTS)
+        summary[bench.name] = run_bench(
+            bench, runs=args.runs, quick=args.quick, logs=RESULTS, database=args.database
+        )
     seconds = time.monotonic() - started
     info["loadavg_at_end"] = os.getloadavg()
     info["code_at_end"] = code_version()
@@ -737,4 +462,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

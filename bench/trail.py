@@ -2,9 +2,9 @@
 
 Not a test: it prints figures and merges them into bench/results/trail.json.
 
-    .venv/bin/python bench/trail.py                     # PostgreSQL, 300,000 events
-    .venv/bin/python bench/trail.py --sqlite            # SQLite
-    .venv/bin/python bench/trail.py --quick             # 50,000 events
+    .venv/bin/python -m bench.trail                     # PostgreSQL, 300,000 events
+    .venv/bin/python -m bench.trail --sqlite            # SQLite
+    .venv/bin/python -m bench.trail --quick             # 50,000 events
 
 On a fresh database (PostgreSQL ``workbench_bench_trail_<random>`` at
 127.0.0.1:5432, dropped at the end; or a SQLite file in a temporary
@@ -20,35 +20,32 @@ checkpoint signing that follows every 1,000th event happens inline, inside
 the append timing (in production a worker does it).
 """
 
-import argparse
 import random
-import sys
 import time
 
-from _common import (
-    RESULTS,
-    ROOT,
+from bench.harness import (
     CpuSampler,
+    arguments,
     machine,
+    parse,
     print_machine,
+    results_dir,
     results_merge,
     scratch_database,
     table,
 )
-
-sys.path.insert(0, str(ROOT))
 
 TARGET_VERIFY = 200_000.0  # events/s
 CHUNK = 5_000
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--events", type=int, default=300_000, help="events to append (default 300,000)"
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments(
+        __doc__,
+        {"events": (300_000, 50_000, "events to append (default 300,000)")},
+        quick_help="50,000 events",
     )
-    parser.add_argument("--quick", action="store_true", help="50,000 events")
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument(
         "--verify-runs", type=int, default=2, help="times to run trail_verify (default 2)"
@@ -58,13 +55,11 @@ def main() -> int:
         action="store_true",
         help="also run trail_verify once under cProfile and print where the time goes",
     )
-    args = parser.parse_args()
-    if args.quick:
-        args.events = 50_000
+    args = parse(parser, argv)
 
     info = machine()
     print_machine(info)
-    with scratch_database("workbench-bench-trail", sqlite=args.sqlite):
+    with scratch_database("trail", sqlite=args.sqlite):
         figures = run(args, info)
     results_merge("trail.json", figures["database"], figures)
     return 0 if figures["verify_ok"] else 1
@@ -364,10 +359,9 @@ def profile_verify(trail_verify, vendor: str) -> None:
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats("tottime").print_stats(25)
     stats.sort_stats("cumulative").print_stats(30)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"cprofile-trail-verify-{vendor}.txt").write_text(out.getvalue())
+    (results_dir() / f"cprofile-trail-verify-{vendor}.txt").write_text(out.getvalue())
     print(out.getvalue())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from escalations.services import appeal_file
 from reviews.demo import CLAIMS
 from reviews.models import Case
+from reviews.services.assignment import task_claim_next, task_release
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.notices import notice_url
-from reviews.services.tasks import task_claim_next, task_release
 from workbench.models import User
 
 # What customers wrote, in their own words (written for the demo).

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 
 from escalations.models import Appeal, LegalHold
 from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
+from reviews.selectors import OTHER_REASON
 from reviews.services.notices import notice_token_hash
 from reviews.wording import wording_for
 from workbench.errors import Invalid, NotFound, Unavailable
@@ -397,6 +398,13 @@ def _outcomes_tested(condition) -> list[str]:
     return found
 
 
+# A person's reason outside the catalog ("other"): its code means nothing to
+# the customer, and the rationale is the reviewer's own note.
+OTHER_REASON_NOTICE = gettext_noop(
+    "The person who reviewed your case gave a reason that is not on our list of standard reasons."
+)
+
+
 def _reasons(case: Case, codes: list[str], worded) -> list[Reason]:
     """The reason codes in their customer-facing wording, in the customer's
     language where the catalog has it; a code the catalog does not know keeps
@@ -412,6 +420,9 @@ def _reasons(case: Case, codes: list[str], worded) -> list[Reason]:
     reasons = []
     for code in codes:
         row = catalog.get(code)
+        if row is None and code == OTHER_REASON:
+            reasons.append(Reason(code, gettext(OTHER_REASON_NOTICE)))
+            continue
         if row is None:
             reasons.append(Reason(code, given.get(code, "")))
             continue

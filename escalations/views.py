@@ -50,13 +50,13 @@ from reviews.selectors import (
     supervisor_board,
     user_roles,
 )
-from reviews.services.notices import customer_language
-from reviews.services.tasks import (
+from reviews.services.assignment import (
     KIND_ROLES,
     task_reassign,
     task_release,
     task_release_by_supervisor,
 )
+from reviews.services.notices import customer_language
 from reviews.views import form_with_fresh_key, redirect_to
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import AISystem, Role

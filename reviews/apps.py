@@ -6,6 +6,6 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews"
 
     def ready(self):
-        from reviews.metrics import queue_collector_register
+        from reviews.prometheus import queue_collector_register
 
         queue_collector_register()

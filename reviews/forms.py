@@ -19,7 +19,7 @@ class QuickSelect(forms.Select):
 
     Django renders every option through ``select_option.html``; for a reason
     catalog of 60-odd codes that was about a third of the server time of the
-    case page with the decision form (bench/pages.py). Same markup: the
+    case page with the decision form (bench.pages). Same markup: the
     attributes Django adds (id, ``aria-describedby``, ...) come in ``attrs``,
     and the first option whose value matches is selected. Flat choices only.
     """

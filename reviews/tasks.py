@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from reviews.services.tasks import queue_task_counts_fold, task_leases_expire
+from reviews.services.assignment import queue_task_counts_fold, task_leases_expire
 
 
 @shared_task(name="reviews.tasks.leases_expire", time_limit=60, soft_time_limit=50)

@@ -33,8 +33,8 @@ from reviews.selectors import (
     tasks_held,
     user_roles,
 )
+from reviews.services.assignment import task_claim_next, task_release
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next, task_release
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role
 

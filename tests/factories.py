@@ -206,8 +206,8 @@ def decided_case(system: AISystem, reviewer: User, n: int = 1, **overrides):
     import uuid
 
     from reviews.models import Case
+    from reviews.services.assignment import task_claim_next
     from reviews.services.decisions import DecisionInput, decision_record
-    from reviews.services.tasks import task_claim_next
 
     ingest(system, claim_payload(n, **overrides))
     task = task_claim_next(user=reviewer)

@@ -324,7 +324,7 @@ class DeliveryAttempt(models.Model):
         return f"attempt at {self.at:%Y-%m-%d %H:%M:%S}: {self.status_code or self.error[:40]}"
 
 
-# --- Compliance rollups (workbench.services.metrics) ------------------------------------
+# --- Compliance rollups (workbench.metrics.rollup) ----------------------------------------
 
 
 class MetricsCursor(models.Model):

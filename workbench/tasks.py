@@ -61,6 +61,6 @@ def exports_expire() -> int:
 @shared_task(name="workbench.tasks.metrics_rollup", time_limit=300, soft_time_limit=280)
 def metrics_rollup() -> int:
     """Count new trail events into the compliance rollups (beat, every minute)."""
-    from workbench.services.metrics import metrics_rollup_update
+    from workbench.metrics import metrics_rollup_update
 
     return metrics_rollup_update().events

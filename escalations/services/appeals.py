@@ -24,11 +24,11 @@ from escalations.selectors import (
 )
 from escalations.services.evidence import evidence_check, evidence_discard, evidence_store
 from reviews.models import Case, ReviewTask, Subject
+from reviews.services.assignment import TaskError, task_locked_for
 from reviews.services.decisions import case_outcome_payload
 from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.subjects import subject_open, subject_seal
-from reviews.services.tasks import TaskError, task_locked_for
 from reviews.services.webhooks import case_webhook
 from workbench.errors import Conflict, Invalid, Unavailable
 from workbench.models import User

@@ -7,8 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from reviews.models import ReviewTask
+from reviews.services.assignment import TaskError
 from reviews.services.decisions import escalation_queue
-from reviews.services.tasks import TaskError
 from reviews.services.webhooks import cases_overdue_webhooks
 from workbench.models import Role
 from workbench.services.trail import Actor, TrailEntry, trail_append_many

@@ -1,4 +1,5 @@
-from .intake import IngestResult, case_contest, case_ingest, case_ingest_batch
+from .contests import case_contest
+from .intake import IngestResult, case_ingest, case_ingest_batch
 from .policies import DryRun, Published, policy_check, policy_dry_run, policy_publish
 from .reason_codes import LoadResult, reason_code_save, reason_codes_load
 

@@ -10,9 +10,9 @@ from django.utils.translation import gettext as _
 
 from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
+from reviews.services.assignment import TaskError, task_locked_for
 from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
-from reviews.services.tasks import TaskError, task_locked_for
 from reviews.services.webhooks import case_webhook
 from workbench.errors import Invalid
 from workbench.models import Role, User
@@ -254,7 +254,10 @@ def case_outcome_payload(case: Case, decision: Decision | None = None) -> dict:
         code = ReasonCode.objects.filter(
             system_id=case.system_id, code=decision.reason_code
         ).first()
-        reasons = [{"code": decision.reason_code, "text": code.customer_text if code else ""}]
+        # A code the AI system sent but the catalog lacks keeps the AI's own text.
+        given = {r.get("code"): r.get("text", "") for r in reasons if isinstance(r, dict)}
+        text = code.customer_text if code else given.get(decision.reason_code, "")
+        reasons = [{"code": decision.reason_code, "text": text}]
     return {
         "reference": case.reference,
         "external_id": case.external_id,

@@ -16,8 +16,8 @@ from escalations.services import (
     appeal_statement_open,
 )
 from reviews.models import Case, ReviewTask
+from reviews.services.assignment import TaskError, task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import TaskError, task_claim_next
 from tests import factories
 from tests.factories import decided_case
 from workbench.errors import Invalid

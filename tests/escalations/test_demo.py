@@ -8,7 +8,7 @@ from django.test import Client
 
 from escalations.models import Appeal
 from reviews.models import Case, ReviewTask
-from reviews.services.tasks import task_claim_next
+from reviews.services.assignment import task_claim_next
 from workbench.models import User
 from workbench.services import trail_verify
 

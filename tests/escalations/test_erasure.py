@@ -23,8 +23,8 @@ from escalations.services import (
     subject_erase,
 )
 from reviews.models import Subject
+from reviews.services.assignment import task_claim_next
 from reviews.services.subjects import contact_open
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import decided_case
 from workbench.models import TrailEvent

@@ -28,9 +28,9 @@ from escalations.models import Appeal
 from escalations.services import appeal_decide, appeal_statement_open
 from reviews.models import Case, SubjectText
 from reviews.routing import qa_sampled
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.notices import notice_token
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for
 from workbench.models import OutboxMessage, TrailEvent

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from escalations.models import Appeal
 from reviews.models import Case
+from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_token, notice_url
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for, decided_case
 from workbench.models import TrailEvent
@@ -370,6 +370,26 @@ def test_a_refused_file_is_explained_in_the_customers_language(system, alice):
     response = appeal_post(client, case, page, evidence=SimpleUploadedFile("a.pdf", b"MZ\x90"))
     assert response.status_code == 422
     assert "a.pdf no es un archivo PDF, JPEG o PNG." in text(response)
+
+
+def test_a_system_without_an_appeals_queue_tells_the_customer_in_their_language(alice):
+    """The operators forgot the appeals queue: the Spanish customer is told,
+    in Spanish, that nothing was sent, and keeps their statement."""
+    policy = {
+        **factories.CLAIMS_POLICY,
+        "queues": [q for q in factories.CLAIMS_POLICY["queues"] if q["slug"] != "appeals"],
+    }
+    system = factories.system_with_policy(policy)
+    subject = {"reference": "MBR-1", "name": "Ana", "email": "a@example.org", "locale": "es"}
+    case = decided_case(system, alice, subject=subject)
+    client = Client()
+    page = client.get(url(case))
+    response = appeal_post(client, case, page, statement="Mi escrito.")
+    assert response.status_code == 503
+    html = text(response)
+    assert "Todavía no podemos recibir recursos en línea sobre esta decisión" in html
+    assert "Mi escrito." in html  # the statement stays in the form
+    assert not Appeal.objects.exists()
 
 
 # --- Every state, in English and Spanish (issue 13 items 2 and 4) ------------------------------
@@ -782,6 +802,40 @@ def test_a_chat_notice_shows_our_answer_only_while_it_is_the_decision_in_force(
     html = render(overridden, language)
     assert WORDED_SUPPORT["outcome_wording"]["handoff"][language] in html
     assert ("Su petición necesita a una persona" if es else "Your request needs a person") in html
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_an_override_for_a_reason_outside_the_catalog_is_told_in_plain_words(
+    worded, alice, language
+):
+    """The reviewer chose "other" (explained in their rationale, which stays
+    internal): the customer reads a sentence, not the code "other"."""
+    import uuid as uuid_
+
+    from reviews.services.decisions import DecisionInput, decision_record
+
+    claims, _ = worded
+    factories.ingest(claims, factories.claim_payload(1))
+    task = task_claim_next(user=alice)
+    decision_record(
+        task_id=task.pk,
+        user=alice,
+        fencing_token=task.fencing_token,
+        decision=DecisionInput(
+            verdict="override", outcome="approve", reason_code="other", rationale="Internal note."
+        ),
+        idempotency_key=uuid_.uuid4().hex,
+    )
+    html = render(Case.objects.get(pk=task.case_id), language)
+    check_every_notice(html, language, task.case)
+    plain = {
+        "en": "gave a reason that is not on our list of standard reasons",
+        "es": "indicó un motivo que no figura en nuestra lista de motivos habituales",
+    }
+    assert plain[language] in html
+    assert "Internal note." not in html
+    assert "code other" not in html and "código other" not in html
+    assert "<li>other" not in html
 
 
 def test_a_locale_with_no_translation_reads_english_and_a_plain_policy_text_stays_as_written(

@@ -12,8 +12,8 @@ from django.test import Client
 from django.utils import timezone
 
 from reviews.models import Case, Decision, ReviewTask
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for, queue_id
 from workbench.models import AISystem, TrailEvent

@@ -29,8 +29,8 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests.conftest import Receiver, _ReceiverHandler
 from tests.reviews.test_concurrency import ROOT, database_url
 from workbench.celery import app

@@ -10,8 +10,8 @@ from django.db import OperationalError, connection
 from django.test import Client
 
 from reviews.models import Case, Decision, ReviewTask
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.faults.conftest import other_connection
 from workbench.models import OutboxMessage, TrailEvent

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import connection
 
 from reviews.models import Case
+from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_token
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for
 from tests.fuzz.conftest import (

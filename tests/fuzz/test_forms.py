@@ -16,8 +16,8 @@ from django.test import Client
 from escalations.models import Appeal, Evidence
 from escalations.services import appeal_file, appeal_statement, appeal_statement_open
 from reviews.models import Decision
+from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_token
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for, decided_case
 from tests.fuzz.conftest import (

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from reviews.models import Case
 from reviews.services import case_contest
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from workbench.models import OutboxMessage, TrailHead
 from workbench.services import Actor, ai_system_update, outbox_deliver, trail_integrate

@@ -55,8 +55,8 @@ def review(user, claims: list, *, queue_slug: str = "claims-review", until: floa
     """Claim the next task and agree with the AI, again and again, through
     the services; record each claim in ``claims`` as (task, user). Stops when
     the queue is empty or, given ``until`` (a ``time.monotonic()``), at that time."""
+    from reviews.services.assignment import task_claim_next
     from reviews.services.decisions import DecisionInput, decision_record
-    from reviews.services.tasks import task_claim_next
 
     while until is None or time.monotonic() < until:
         task = task_claim_next(user=user, queue_slug=queue_slug)

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from reviews.models import Case, Decision, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
+from reviews.services.assignment import task_claim_next, task_release
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next, task_release
 from tests import factories
 from workbench.errors import WorkbenchError
 from workbench.models import TrailEvent
@@ -276,6 +276,18 @@ def test_without_a_catalog_an_override_takes_the_ais_codes_or_other(system, revi
     case = Case.objects.get()
     assert (case.final_outcome, Decision.objects.get().reason_code) == ("approve", code)
     assert last_event("case.decided")["data"]["reason_code"] == code
+
+
+def test_the_outcome_webhook_of_an_override_with_the_ais_code_keeps_the_ais_text(system, reviewer):
+    from reviews.services.decisions import case_outcome_payload
+
+    task = ai_coded(system, reviewer)
+    decide(
+        task, reviewer, verdict="override", outcome="partial", reason_code="CO-50", rationale="ok"
+    )
+    case = Case.objects.get()
+    payload = case_outcome_payload(case, Decision.objects.get())
+    assert payload["reasons"] == [{"code": "CO-50", "text": "Not deemed a medical necessity"}]
 
 
 def test_a_code_neither_in_the_catalog_nor_the_ais_is_refused(system, reviewer, catalog):

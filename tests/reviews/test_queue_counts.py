@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from reviews.models import Decision, Queue, QueueTaskCount, ReviewTask
 from reviews.selectors import queues_overview
-from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import (
+from reviews.services.assignment import (
     queue_task_counts_fold,
     task_claim_next,
     task_leases_expire,
     task_reassign,
     task_release,
 )
+from reviews.services.decisions import DecisionInput, decision_record
 from tests import factories
 
 

@@ -11,13 +11,13 @@ from django.test import Client
 
 from reviews.models import Case, Subject, SubjectText
 from reviews.selectors import case_contests, case_input_opened
+from reviews.services.assignment import task_claim_next
 from reviews.services.subjects import (
     SubjectErased,
     subject_key_ensure,
     subject_text_open,
     subject_text_seal,
 )
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for
 from workbench.models import TrailEvent

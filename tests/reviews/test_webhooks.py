@@ -16,8 +16,8 @@ from django.test.utils import CaptureQueriesContext
 from escalations.services import appeal_file, tasks_escalate_overdue
 from reviews.schemas import CaseIn
 from reviews.services import case_contest, case_ingest_batch
+from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from workbench.models import OutboxMessage
 from workbench.services import Actor, ai_system_update

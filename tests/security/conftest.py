@@ -17,8 +17,8 @@ from escalations.models import Appeal, Evidence
 from escalations.services import appeal_file, appeal_statement_open
 from escalations.services.erasure import legal_hold_place
 from reviews.models import Case, ReviewTask
+from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_token
-from reviews.services.tasks import task_claim_next
 from tests import factories
 from tests.factories import client_for
 from workbench.models import AISystem, APIKey, TrailExport, User

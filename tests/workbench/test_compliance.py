@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests import factories
-from tests.workbench.test_metrics import DAY, POLICY, build_world, denial
+from tests.workbench.metrics.world import DAY, POLICY, build_world, denial
 from workbench.models import MetricsCursor, TrailHead
 
 RANGE = {"start": DAY.isoformat(), "end": (DAY + timedelta(days=6)).isoformat()}

@@ -244,13 +244,13 @@ def test_the_sweep_sends_due_messages_whose_task_was_lost(hooked, receiver, eage
 
 def test_a_worker_killed_mid_delivery_loses_nothing(hooked, receiver, monkeypatch):
     message = queue(hooked)
-    send = outbox_module._send_webhook
+    send = outbox_module.webhook_send
 
     def send_then_die(message):
         send(message)
         raise SystemExit("worker killed before it recorded the result")
 
-    monkeypatch.setattr(outbox_module, "_send_webhook", send_then_die)
+    monkeypatch.setattr(outbox_module, "webhook_send", send_then_die)
     with pytest.raises(SystemExit):
         outbox_deliver(message_id=message.pk)
     monkeypatch.undo()

@@ -7,7 +7,8 @@ both the retry schedule and the safety net for a task that was lost (Redis
 down at commit, a worker killed). Delivery is at least once: a worker that
 dies between sending and recording makes the message go out again, with the
 same ``X-Workbench-Delivery`` id (and ``webhook-id``), by which the receiver
-drops the duplicate. Signatures and destinations: ``workbench.services.webhooks``.
+drops the duplicate. Sending one try: ``workbench.services.delivery``; signatures
+and destinations: ``workbench.services.webhooks``.
 
 Retry schedule: 30 s after the first failure, then doubling (1, 2, 4, 8, 16,
 32 min) up to one hour between tries, each ±10 % so that retries of many
@@ -15,18 +16,12 @@ messages spread out; a failure 25 hours or more after the message was
 created makes it ``failed`` (about 32 tries). An admin can retry it then.
 """
 
-import json
 import random
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
-import requests
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.core.validators import URLValidator, validate_email
 from django.db import connection, transaction
 from django.db.models import Q
@@ -34,16 +29,13 @@ from django.utils import timezone
 
 from workbench.errors import Invalid, NotFound, WorkbenchError
 from workbench.models import AISystem, DeliveryAttempt, OutboxMessage
+from workbench.services.delivery import SendResult, email_send, webhook_send
 from workbench.services.webhooks import (
-    CallbackRefused,
-    PublicOnlyAdapter,
-    callback_url_problem,
-    webhook_headers,
+    webhook_body,
     webhook_wanted,
 )
 from workbench.services.webhooks import webhook_signature as webhook_signature  # re-exported
 
-WEBHOOK_TIMEOUT = 10  # seconds, to connect and between bytes of the answer
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 BACKOFF_JITTER = 0.1
@@ -54,15 +46,7 @@ RETRY_WINDOW = timedelta(hours=25)  # DESIGN: "at least 24 hours"
 CLAIM_LEASE = timedelta(minutes=2)
 IN_FLIGHT = "in flight: no result recorded yet"
 ABANDONED = "no result recorded: the worker stopped mid-delivery (the message may have arrived)"
-ERROR_CHARS = 500
-EXCERPT_CHARS = 200
 TEST_TOPIC = "webhook.test"
-
-
-def webhook_body(payload: dict[str, Any]) -> bytes:
-    """The payload as sent and signed: one deterministic serialization, so
-    that every retry carries the same bytes."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
 def outbox_backoff(attempts: int) -> timedelta:
@@ -232,15 +216,6 @@ def _enqueue_delivery(message_id: int, **options) -> None:
     outbox_deliver.apply_async((message_id,), **options)
 
 
-@dataclass(frozen=True)
-class _Result:
-    ok: bool
-    status_code: int | None
-    error: str
-    seconds: float
-    excerpt: str = ""
-
-
 def outbox_deliver(*, message_id: int) -> OutboxMessage:
     """Try to deliver one message if it is pending and due; record the attempt.
 
@@ -270,9 +245,9 @@ def outbox_deliver(*, message_id: int) -> OutboxMessage:
         return message  # not due, not pending, or another worker has it
     message, attempt = claimed
     if message.channel == OutboxMessage.Channel.WEBHOOK:
-        result = _send_webhook(message)
+        result = webhook_send(message)
     else:
-        result = _send_email(message)
+        result = email_send(message)
     return _record(message_id=message_id, attempt=attempt, number=message.attempts, result=result)
 
 
@@ -299,127 +274,12 @@ def _claim(message_id: int) -> tuple[OutboxMessage, DeliveryAttempt] | None:
     return message, attempt
 
 
-def _secrets_honoured(system: AISystem, now: datetime) -> list[str]:
-    """The current secret, then the rotated one while its grace period lasts."""
-    honoured = [system.callback_secret]
-    if (
-        system.previous_callback_secret
-        and system.previous_secret_until is not None
-        and system.previous_secret_until > now
-    ):
-        honoured.append(system.previous_callback_secret)
-    return honoured
-
-
-def _send_webhook(message: OutboxMessage) -> _Result:
-    started = time.monotonic()
-    # Checked again at every try: the name may resolve elsewhere by now, or
-    # the setting may have changed. A refused destination is not sent to.
-    problem = callback_url_problem(message.destination)
-    if problem:
-        return _Result(
-            ok=False,
-            status_code=None,
-            error=f"not sent: {problem[1]}"[:ERROR_CHARS],
-            seconds=time.monotonic() - started,
-        )
-    body = webhook_body(message.payload)
-    now = timezone.now()
-    system = message.system
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Workbench-Webhooks/1",
-        **webhook_headers(
-            secrets_honoured=_secrets_honoured(system, now),
-            message_id=str(message.delivery_id),
-            timestamp=int(now.timestamp()),
-            body=body,
-        ),
-        "X-Workbench-Delivery": str(message.delivery_id),
-        "X-Workbench-Topic": message.topic,
-        "X-Workbench-Attempt": str(message.attempts),
-    }
-    try:
-        with requests.Session() as session:
-            # No proxies, .netrc credentials or CA bundles from the environment:
-            # the body goes only where configured, to a peer checked on connect.
-            session.trust_env = False
-            session.mount("http://", PublicOnlyAdapter())
-            session.mount("https://", PublicOnlyAdapter())
-            # No redirects: a 3xx is a failure, the body goes only where configured.
-            with session.post(
-                message.destination,
-                data=body,
-                headers=headers,
-                timeout=WEBHOOK_TIMEOUT,
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                # Read at most a little of the answer, for the record.
-                answer = response.raw.read(ERROR_CHARS, decode_content=True) or b""
-    except CallbackRefused as exc:
-        return _Result(
-            ok=False,
-            status_code=None,
-            error=f"not sent: {exc}"[:ERROR_CHARS],
-            seconds=time.monotonic() - started,
-        )
-    except (requests.RequestException, OSError) as exc:
-        return _Result(
-            ok=False,
-            status_code=None,
-            error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
-            seconds=time.monotonic() - started,
-        )
-    seconds = time.monotonic() - started
-    text = answer.decode("utf-8", "replace").strip()
-    excerpt = text[:EXCERPT_CHARS]
-    if 200 <= response.status_code < 300:
-        return _Result(
-            ok=True, status_code=response.status_code, error="", seconds=seconds, excerpt=excerpt
-        )
-    return _Result(
-        ok=False,
-        status_code=response.status_code,
-        error=f"HTTP {response.status_code}: {text}"[:ERROR_CHARS],
-        seconds=seconds,
-        excerpt=excerpt,
-    )
-
-
-def _send_email(message: OutboxMessage) -> _Result:
-    # A Message-ID made from the delivery id: a resent email is recognisable
-    # as the same one, as a webhook is by its header.
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "workbench"
-    email = EmailMessage(
-        subject=message.payload["subject"],
-        body=message.payload["body"],
-        to=[message.destination],
-        headers={
-            "Message-ID": f"<{message.delivery_id}@{domain}>",
-            "X-Workbench-Delivery": str(message.delivery_id),
-            "X-Workbench-Topic": message.topic,
-        },
-    )
-    started = time.monotonic()
-    try:
-        email.send()
-    except (OSError, ValueError) as exc:  # smtplib's errors are OSErrors
-        return _Result(
-            ok=False,
-            status_code=None,
-            error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS],
-            seconds=time.monotonic() - started,
-        )
-    return _Result(ok=True, status_code=None, error="", seconds=time.monotonic() - started)
-
-
 def _record(
     *,
     message_id: int,
     attempt: DeliveryAttempt,
     number: int,
-    result: _Result,
+    result: SendResult,
     retry: bool = True,
 ) -> OutboxMessage:
     with transaction.atomic():
@@ -545,7 +405,7 @@ def webhook_test_send(*, system: AISystem) -> WebhookTestResult:
             next_attempt_at=now + CLAIM_LEASE,
         )
         attempt = DeliveryAttempt.objects.create(message=message, error=IN_FLIGHT, seconds=0)
-    result = _send_webhook(message)
+    result = webhook_send(message)
     message = _record(message_id=message.pk, attempt=attempt, number=1, result=result, retry=False)
     attempt.refresh_from_db()
     return WebhookTestResult(message=message, attempt=attempt)

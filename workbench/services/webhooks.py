@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 import socket
 from urllib.parse import urlsplit
@@ -103,6 +104,12 @@ def standard_key(secret: str) -> bytes:
         if key:
             return key
     return secret.encode()
+
+
+def webhook_body(payload: dict) -> bytes:
+    """The payload as sent and signed: one deterministic serialization, so
+    that every retry carries the same bytes."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
 def webhook_signature(secret: str, body: bytes) -> str:

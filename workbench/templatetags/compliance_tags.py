@@ -3,7 +3,7 @@
 from django import template
 from django.utils.html import format_html
 
-from workbench.compliance import duration_text, percent, rate_text
+from workbench.metrics.charts import duration_text, percent, rate_text
 
 register = template.Library()
 

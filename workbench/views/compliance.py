@@ -15,9 +15,14 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from workbench.compliance import FAIRNESS_METRICS, compliance_dashboard, default_range
 from workbench.forms import DayField, ExportForm
-from workbench.services.metrics import automation_bias_report, transparency_render
+from workbench.metrics import (
+    FAIRNESS_METRICS,
+    automation_bias_report,
+    compliance_dashboard,
+    default_range,
+    transparency_render,
+)
 from workbench.views import require_compliance
 
 MAX_DAYS = 3 * 366

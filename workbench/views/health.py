@@ -95,7 +95,7 @@ def _merge_delay() -> str:
 @require_GET
 def metrics(request):
     """Prometheus metrics (django-prometheus, and the queue gauges of
-    ``reviews.metrics``), for the scraper's addresses only: everyone else
+    ``reviews.prometheus``), for the scraper's addresses only: everyone else
     gets 404."""
     from django.http import Http404
     from django_prometheus.exports import ExportToDjangoView

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from workbench.services.metrics import transparency_render
+from workbench.metrics import transparency_render
 
 
 def _day(text: str) -> date:

@@ -1,16 +1,9 @@
-"""The routing policy: rules as data (DESIGN §4).
+"""Checking a routing policy (DESIGN §4): ``policy_validate`` returns the
+document normalized, with its defaults, or raises ``PolicyInvalid`` listing
+every problem."""
 
-``policy_validate`` checks a policy document and returns it normalized, or
-raises ``PolicyInvalid`` listing every problem. ``route_evaluate`` runs a
-validated policy over a case's facts: every rule is evaluated (so the route
-records every condition's result), the first match wins, and a case no rule
-catches is finalized automatically unless the QA sample picks it.
-"""
-
-import hashlib
 import math
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -64,9 +57,6 @@ class PolicyInvalid(Invalid):
     def __init__(self, problems: list[str]):
         super().__init__("the policy is invalid:\n- " + "\n- ".join(problems))
         self.problems = problems
-
-
-# --- Validation -------------------------------------------------------------------
 
 
 def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: set[str]) -> dict:
@@ -125,7 +115,7 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
         wording = {}
     _check_outcomes("outcome_wording", list(wording), known_outcomes, problems)
     rate = document.get("qa_sample_rate", 0)
-    if not _is_number(rate) or not 0 <= rate <= 1:
+    if not is_number(rate) or not 0 <= rate <= 1:
         problems.append(f"qa_sample_rate: must be a number from 0 to 1; got {rate!r}")
     segments = document.get("fairness_segments", [])
     if not _is_str_list(segments):
@@ -335,10 +325,10 @@ def _validate_condition(
             return
         _check_outcomes(f"{where}.outcome_in", arg, outcomes, problems)
     elif name in ("confidence_below", "confidence_at_least"):
-        if not _is_number(arg) or not 0 <= arg <= 1:
+        if not is_number(arg) or not 0 <= arg <= 1:
             problems.append(f"{where}.{name}: must be a number from 0 to 1")
     elif name == "sentiment_below":
-        if not _is_number(arg) or not -1 <= arg <= 1:
+        if not is_number(arg) or not -1 <= arg <= 1:
             problems.append(f"{where}.sentiment_below: must be a number from -1 to 1")
     elif name == "text_matches":
         problem = _pattern_problem(arg)
@@ -370,7 +360,7 @@ def _validate_field_condition(cond: dict, where: str, problems: list) -> None:
             problems.append(f"{where}.value: exists takes true or false")
     elif "value" not in cond:
         problems.append(f"{where}.value: required for op {op}")
-    elif op in NUMERIC_OPS and not _is_number(value):
+    elif op in NUMERIC_OPS and not is_number(value):
         problems.append(f"{where}.value: {op} compares numbers")
     elif op == "in" and not isinstance(value, list):
         problems.append(f"{where}.value: in takes a list")
@@ -382,14 +372,14 @@ def _pattern_problem(pattern: Any) -> str:
     if len(pattern) > MAX_PATTERN_LENGTH:
         return f"longer than {MAX_PATTERN_LENGTH} characters"
     try:
-        _compile(pattern)
+        pattern_compile(pattern)
     except re2.error as exc:
         return f"not a valid (RE2) regular expression: {exc}"
     return ""
 
 
 @lru_cache(maxsize=256)
-def _compile(pattern: str):
+def pattern_compile(pattern: str):
     # RE2 runs in time linear in the text: no catastrophic backtracking.
     # It has no backreferences or lookaround; the validator says so.
     return re2.compile(pattern)
@@ -403,213 +393,5 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-# --- Evaluation -----------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _sentiment_analyzer():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-def sentiment_score(text: str) -> float:
-    """VADER compound score, -1 (most negative) to +1."""
-    return _sentiment_analyzer().polarity_scores(text)["compound"]
-
-
-def latest_customer_text(case_input: Any) -> str | None:
-    conversation = case_input.get("conversation") if isinstance(case_input, dict) else None
-    if not isinstance(conversation, list):
-        return None
-    for turn in reversed(conversation):
-        if isinstance(turn, dict) and turn.get("role") == "customer":
-            text = turn.get("text")
-            return text if isinstance(text, str) else None
-    return None
-
-
-@dataclass
-class Facts:
-    """What the rules can see of one case."""
-
-    kind: str
-    input: Any
-    output: dict
-    confidence: float
-    metadata: dict
-    model: dict
-    explanation: str = ""
-    _sentiment: float | None = field(default=None, init=False)
-    _sentiment_done: bool = field(default=False, init=False)
-
-    @property
-    def outcome(self) -> str:
-        return self.output.get("outcome", "")
-
-    @property
-    def customer_text(self) -> str | None:
-        return latest_customer_text(self.input)
-
-    @property
-    def sentiment(self) -> float | None:
-        if not self._sentiment_done:
-            text = self.customer_text
-            self._sentiment = sentiment_score(text) if text else None
-            self._sentiment_done = True
-        return self._sentiment
-
-    def lookup(self, path: str) -> tuple[bool, Any]:
-        root, *rest = path.split(".")
-        value: Any = getattr(self, root)
-        for part in rest:
-            if isinstance(value, dict) and part in value:
-                value = value[part]
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-                value = value[int(part)]
-            else:
-                return False, None
-        return True, value
-
-
-@dataclass
-class Route:
-    needs_human: bool
-    reason: str  # "rule", "qa_sample", "system_stopped" or "default"
-    rule: str | None
-    queue: str | None
-    task_kind: str | None
-    priority: int
-    policy_version: int
-    conditions: list[dict]
-    # What the compliance metrics need of the policy, recorded in case.routed:
-    # whether the AI's outcome is adverse, and the case's fairness segments.
-    adverse: bool = False
-    segments: dict[str, str | None] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {
-            "rule": self.rule,
-            "queue": self.queue,
-            "policy_version": self.policy_version,
-            "reason": self.reason,
-            "conditions": self.conditions,
-        }
-
-
-def qa_sampled(*, system: str, external_id: str, rate: float) -> bool:
-    """Deterministic: the same case is always in or out of the sample."""
-    if rate <= 0:
-        return False
-    digest = hashlib.sha256(f"{system}:{external_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < rate
-
-
-def route_evaluate(
-    policy: dict, *, version: int, facts: Facts, external_id: str, stopped: bool
-) -> Route:
-    """Evaluate every rule (first match wins) and decide where the case goes."""
-    results = []
-    winner = None
-    for rule in policy["rules"]:
-        matched, tree = _evaluate(rule["when"], facts)
-        results.append({"rule": rule["name"], "matched": matched, "when": tree})
-        if matched and winner is None:
-            winner = rule
-
-    def route(reason, rule, queue, kind, priority=0):
-        return Route(
-            needs_human=queue is not None,
-            reason=reason,
-            rule=rule,
-            queue=queue,
-            task_kind=kind,
-            priority=priority,
-            policy_version=version,
-            conditions=results,
-            adverse=facts.outcome in policy["adverse_outcomes"],
-            segments=fairness_segments(policy, facts),
-        )
-
-    if stopped:
-        # The kill switch overrides every rule: a person sees everything.
-        return route("system_stopped", "kill-switch", policy["default_queue"], "review", 10)
-    if winner is not None:
-        return route("rule", winner["name"], winner["queue"], "review", winner.get("priority", 0))
-    if qa_sampled(system=policy["system"], external_id=external_id, rate=policy["qa_sample_rate"]):
-        return route("qa_sample", "qa-sample", policy["default_queue"], "qa")
-    return route("default", None, None, None)
-
-
-def fairness_segments(policy: dict, facts: Facts) -> dict[str, str | None]:
-    """The case's value of each field the policy names in ``fairness_segments``,
-    as text of at most 100 characters (None: absent, or not a single value).
-    Segments are coarse groups (a region, a channel), never identifiers: they
-    are kept in the trail."""
-    segments = {}
-    for path in policy["fairness_segments"]:
-        found, value = facts.lookup(path)
-        plain = found and value is not None and not isinstance(value, dict | list)
-        segments[path[:100]] = str(value)[:100] if plain else None
-    return segments
-
-
-def _evaluate(cond: dict, facts: Facts) -> tuple[bool, dict]:
-    """Evaluate without short-circuit, returning the result and the annotated tree."""
-    if "field" in cond:
-        result = _field_test(cond, facts)
-        return result, {**cond, "result": result}
-    ((name, arg),) = cond.items()
-    if name in ("all", "any"):
-        parts = [_evaluate(part, facts) for part in arg]
-        results = [ok for ok, _ in parts]
-        result = all(results) if name == "all" else any(results)
-        return result, {name: [tree for _, tree in parts], "result": result}
-    if name == "not":
-        ok, tree = _evaluate(arg, facts)
-        return not ok, {"not": tree, "result": not ok}
-    if name == "outcome_in":
-        result = facts.outcome in arg
-    elif name == "confidence_below":
-        result = facts.confidence < arg
-    elif name == "confidence_at_least":
-        result = facts.confidence >= arg
-    elif name == "sentiment_below":
-        score = facts.sentiment
-        result = score is not None and score < arg
-        return result, {name: arg, "score": score, "result": result}
-    else:  # text_matches
-        text = facts.customer_text
-        result = text is not None and _compile(arg).search(text[:MAX_MATCHED_TEXT]) is not None
-    return result, {name: arg, "result": result}
-
-
-def _field_test(cond: dict, facts: Facts) -> bool:
-    found, actual = facts.lookup(cond["field"])
-    op, value = cond["op"], cond.get("value")
-    if op == "exists":
-        return found == (value if isinstance(value, bool) else True)
-    if not found:
-        return False
-    if op == "eq":
-        return actual == value
-    if op == "ne":
-        return actual != value
-    if op == "in":
-        return actual in value
-    if op == "contains":
-        if isinstance(actual, str) and isinstance(value, str):
-            return value in actual
-        return isinstance(actual, list) and value in actual
-    if not _is_number(actual):
-        return False
-    return {
-        "gt": actual > value,
-        "ge": actual >= value,
-        "lt": actual < value,
-        "le": actual <= value,
-    }[op]

@@ -5,7 +5,7 @@ import time_machine
 from django.utils import timezone
 
 from reviews.models import Case, ReviewTask
-from reviews.services.tasks import task_claim_next, task_leases_expire, task_release
+from reviews.services.assignment import task_claim_next, task_leases_expire, task_release
 from tests import factories
 from workbench.models import TrailEvent
 
@@ -105,7 +105,7 @@ def test_an_expired_lease_is_reclaimed_lazily_at_claim_time(system, reviewer):
 
 
 def test_a_supervisor_reassigns_and_releases(system, reviewer):
-    from reviews.services.tasks import task_reassign, task_release_by_supervisor
+    from reviews.services.assignment import task_reassign, task_release_by_supervisor
 
     supervisor = factories.UserFactory(role="supervisor")
     other = factories.UserFactory(role="reviewer")

@@ -1,4 +1,5 @@
-"""Claiming review tasks: leases, fencing tokens, release and expiry (DESIGN §3).
+"""Assigning review tasks to people (not Celery tasks: those are in ``reviews.tasks``):
+claiming, leases, fencing tokens, release and expiry (DESIGN §3).
 
 Lock order everywhere a task and its case change: the task, then the case,
 then (inside ``trail_append``) the chain head; for a claim on PostgreSQL the

@@ -1,5 +1,5 @@
-"""Reads for the compliance screens: the dashboard's figures (from the
-rollups, ``workbench.services.metrics``) and its charts.
+"""The compliance dashboard: its figures (read from the rollups) and its
+charts.
 
 Charts are drawn on the server as inline SVG: no script, no CDN, no inline
 style. Here they are only geometry (numbers in a fixed viewBox) and a text
@@ -13,18 +13,16 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from workbench.services.metrics import (
+from workbench.metrics.reports import (
     FAIRNESS_METRICS,
-    LAZY_MAX_EVENTS,
     MetricsReport,
-    Rate,
     SegmentReport,
     SystemMetrics,
-    bucket_bounds,
     fairness_report,
     metrics_report,
-    metrics_rollup_update,
 )
+from workbench.metrics.rollup import LAZY_MAX_EVENTS, metrics_rollup_update
+from workbench.metrics.stats import Rate, bucket_bounds
 
 DEFAULT_DAYS = 30
 

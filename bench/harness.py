@@ -1,12 +1,17 @@
-"""Shared helpers for the benchmarks: the machine, scratch PostgreSQL databases,
-figures written as JSON. Not a test module; nothing here is imported by the app."""
+"""What every benchmark shares: the argument skeleton, the machine, scratch
+databases, percentiles, the results table and figures written as JSON. The
+processes a bench starts (gunicorn, Celery) are in ``bench.processes``. Not a
+test module; nothing here is imported by the app.
 
+Run a bench from the repository's root as a module: ``python -m bench.claim``.
+"""
+
+import argparse
 import json
 import os
 import platform
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,8 +21,89 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "results"  # the default of --output
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# The policy the benches publish for claims: the demo's, read by the server as a file.
+DEMO_CLAIMS_POLICY = ROOT / "reviews" / "demo" / "claims-ai.yaml"
+# Scratch databases are named <prefix>_<bench>_<random>; --database changes the prefix.
+DATABASE_PREFIX = os.environ.get("BENCH_DATABASE_PREFIX", "workbench_bench")
+
+
+# --- Arguments -----------------------------------------------------------------------------
+
+
+def arguments(doc: str, sizes: dict[str, tuple[int, int, str]], quick_help: str):
+    """The parser every bench starts from: its sizes (``--name``: default,
+    size under ``--quick``, help), ``--quick``, ``--database`` (the scratch
+    database's name prefix) and ``--output`` (the directory the figures go
+    to). The bench adds its own options, then calls ``parse``."""
+    script = Path(sys.argv[0])
+    parser = argparse.ArgumentParser(
+        prog=f"python -m bench.{script.stem}" if script.parent == ROOT / "bench" else None,
+        description=doc.split("\n\n")[0],
+    )
+    for name, (default, _, help_text) in sizes.items():
+        parser.add_argument(f"--{name}", type=int, default=default, help=help_text)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument(
+        "--database",
+        default=DATABASE_PREFIX,
+        metavar="PREFIX",
+        help=f"scratch database names start with PREFIX_ (default {DATABASE_PREFIX}; "
+        "or BENCH_DATABASE_PREFIX)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        metavar="DIR",
+        help="where the figures (JSON) and logs go (default bench/results)",
+    )
+    parser.set_defaults(quick_sizes={name: quick for name, (_, quick, _) in sizes.items()})
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse; ``--quick`` sets the quick sizes; ``--database`` and ``--output``
+    take effect for ``scratch_database``, ``write_results`` and the like."""
+    global DATABASE_PREFIX, RESULTS
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, size in args.quick_sizes.items():
+            setattr(args, name.replace("-", "_"), size)
+    DATABASE_PREFIX = args.database
+    RESULTS = args.output.resolve()
+    return args
+
+
+def results_dir() -> Path:
+    """The directory figures, logs and profiles go to (``--output``)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return RESULTS
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+# --- Percentiles ---------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """The ``p``-th percentile of sorted values, interpolated between the two
+    nearest ranks (NaN when there are none)."""
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+# --- The machine ---------------------------------------------------------------------------
 
 
 def machine() -> dict:
@@ -45,7 +131,6 @@ def machine() -> dict:
 
 def code_version() -> str:
     """The commit measured, with ``-dirty`` when the working tree has changes."""
-    import subprocess
 
     try:
         return subprocess.run(
@@ -134,9 +219,10 @@ def pg_admin():
     return psycopg.connect(PG_ADMIN_URL, autocommit=True)
 
 
-def pg_database_create(prefix: str) -> str:
-    """A fresh, empty database named ``<prefix>_<random>``; returns its name."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
+def pg_database_create(name: str = "") -> str:
+    """A fresh, empty database named ``<prefix>_<name>_<random>`` (``--database``
+    is the prefix); returns its name."""
+    name = "_".join(p for p in (DATABASE_PREFIX, name, secrets.token_hex(4)) if p)
     with pg_admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return name
@@ -158,8 +244,7 @@ def pg_version() -> str:
 
 
 def write_results(filename: str, figures: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / filename
+    path = results_dir() / filename
     path.write_text(json.dumps(figures, indent=2, sort_keys=False) + "\n")
     return path
 
@@ -184,19 +269,33 @@ def fail(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr)
 
 
+def load_report(info: dict) -> None:
+    """The load average at the start and now (the end of the run)."""
+    print(
+        "load average at start "
+        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_start"])
+        + ", at end "
+        + ", ".join(f"{x:.2f}" for x in info["loadavg_at_end"])
+    )
+
+
+# --- Scratch databases ---------------------------------------------------------------------
+
+
 @contextmanager
-def scratch_database(prefix: str, *, keep: bool = False, sqlite: bool = False):
-    """A fresh PostgreSQL database and a temporary directory, with the
+def scratch_database(name: str, *, keep: bool = False, sqlite: bool = False):
+    """A fresh PostgreSQL database ``<prefix>_<name>_<random>`` and a temporary
+    directory, with the
     environment Django needs to use them (no Redis: Celery eager; DEBUG off;
     a throw-away trail signing key). Yields the database name; drops both at
     the end unless ``keep``. With ``sqlite``, a SQLite file in the temporary
     directory instead (yields its path)."""
-    tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"workbench-bench-{name or 'ingest'}-"))
     if sqlite:
         database = str(tmp / "bench.sqlite3")
         url = f"sqlite:///{database}"
     else:
-        database = pg_database_create(prefix.replace("-", "_"))
+        database = pg_database_create(name)
         url = pg_url(database)
     os.environ.pop("REDIS_URL", None)
     os.environ.update(
@@ -223,11 +322,32 @@ def scratch_database(prefix: str, *, keep: bool = False, sqlite: bool = False):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def demo_system_create(spec=None):
+    """The demo's AI system ``spec`` (default: the claims system) with the
+    demo's policy published, as ``reviews.demo.demo_load`` makes it, without
+    the demo's users, reason codes and cases. Returns the system."""
+    from reviews.demo import CLAIMS
+    from reviews.management.commands.load_policy import policy_read
+    from reviews.services import policy_publish
+    from workbench.services import Actor, ai_system_create
+
+    spec = spec or CLAIMS
+    actor = Actor.workbench("bench")
+    system = ai_system_create(
+        slug=spec.slug, name=spec.name, kind=spec.kind, intended_purpose=spec.purpose, actor=actor
+    )
+    policy_publish(document=policy_read(spec.policy_file), actor=actor)
+    return system
+
+
+# --- Results -------------------------------------------------------------------------------
+
+
 def results_merge(filename: str, key: str, figures: dict) -> Path:
-    """Put ``figures`` under ``key`` in ``bench/results/<filename>``, keeping
+    """Put ``figures`` under ``key`` in ``<output>/<filename>``, keeping
     the other keys' figures (runs of other sizes or modes)."""
     merged = {}
-    existing = RESULTS / filename
+    existing = results_dir() / filename
     if existing.exists():
         try:
             merged = json.loads(existing.read_text())
@@ -235,64 +355,5 @@ def results_merge(filename: str, key: str, figures: dict) -> Path:
             merged = {}
     merged[key] = figures
     path = write_results(filename, merged)
-    print(f"\nfigures written to {path.relative_to(ROOT)}")
+    print(f"\nfigures written to {shown(path)}")
     return path
-
-
-class Sequencer:
-    """The trail's sequencer as in the Procfile (``manage.py trail_sequencer``),
-    one run per phase: ``stop`` returns the merge delays (commit to seq) it
-    measured in that phase."""
-
-    def __init__(self, env: dict, out: Path, log: Path):
-        self.env, self.out, self.log = env, out, log
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.out.unlink(missing_ok=True)
-        self.logfile = open(self.log, "a")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "trail_sequencer",
-                "--delays-out",
-                str(self.out),
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        time.sleep(2)  # Django set up, listening
-
-    def stop(self) -> dict:
-        if self.process is None or self.process.poll() is not None:
-            return {}
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        self.logfile.close()
-        self.process = None
-        try:
-            delays = sorted(json.loads(self.out.read_text()))
-        except (OSError, ValueError):
-            return {}
-
-        def ms(p: float) -> float | None:
-            if not delays:
-                return None
-            k = (len(delays) - 1) * p / 100
-            lo, hi = int(k), min(int(k) + 1, len(delays) - 1)
-            return round((delays[lo] + (delays[hi] - delays[lo]) * (k - lo)) * 1000, 1)
-
-        return {
-            "changes": len(delays),
-            "p50_ms": ms(50),
-            "p99_ms": ms(99),
-            "max_ms": round(delays[-1] * 1000, 1) if delays else None,
-        }

@@ -90,6 +90,7 @@ CREATE UNLOGGED TABLE bench_variant (
     outcome text NOT NULL,
     confidence float8 NOT NULL,
     explanation text NOT NULL,
+    explanation_customer jsonb NOT NULL,
     metadata jsonb NOT NULL,
     route jsonb NOT NULL,
     queue_id bigint,
@@ -138,6 +139,7 @@ def variants_load(cursor, variants: list[Variant]) -> None:
                 item.output.outcome,
                 item.confidence,
                 item.explanation,
+                json.dumps(item.explanation_customer),
                 json.dumps(item.metadata),
                 json.dumps(route.as_dict()),
                 variant.queue_id,
@@ -148,10 +150,10 @@ def variants_load(cursor, variants: list[Variant]) -> None:
         )
     cursor.executemany(
         "INSERT INTO bench_variant (v, system_id, policy_id, ext_prefix, kind, model_name, "
-        "model_version, input, output, outcome, confidence, explanation, metadata, route, "
-        "queue_id, task_kind, priority, sla_hours) VALUES "
+        "model_version, input, output, outcome, confidence, explanation, explanation_customer, "
+        "metadata, route, queue_id, task_kind, priority, sla_hours) VALUES "
         "(%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s::jsonb, %s::jsonb, "
-        "%s, %s, %s, %s)",
+        "%s::jsonb, %s, %s, %s, %s)",
         rows,
     )
 
@@ -183,8 +185,8 @@ CASES_INSERT = f"""
 INSERT INTO reviews_case (
     id, reference, system_id, external_id, kind, subject_id, model_name, model_version,
     input, output, confidence, explanation, explanation_customer, metadata, body_digest,
-    policy_id, route, status, final_outcome, decided_by, notice_token_hash, created_at,
-    finalized_at
+    policy_id, route,
+    status, final_outcome, decided_by, notice_token_hash, created_at, finalized_at
 )
 SELECT
     s.case_id,
@@ -199,7 +201,7 @@ SELECT
     v.output,
     v.confidence,
     v.explanation,
-    '""'::jsonb,
+    v.explanation_customer,
     v.metadata,
     md5('body:' || s.g) || md5('digest:' || s.g),
     v.policy_id,
