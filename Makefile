@@ -23,7 +23,7 @@ demo: migrate
 run: demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
-# Web (gunicorn), worker and beat (Procfile) on the real services: PostgreSQL
+# Web (gunicorn), worker, beat and the trail sequencer (Procfile) on the real services: PostgreSQL
 # and Redis, by default the local ones. Creates the database if needed,
 # migrates and loads the demo (once).
 UP_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/workbench)

@@ -76,10 +76,12 @@ from bench.harness import (
     pg_url,
     pg_version,
     print_machine,
+    results_dir,
     results_merge,
     scratch_database,
     table,
 )
+from bench.processes import Sequencer
 
 TARGET_RATE = 1000.0  # claims/s
 TARGET_P95_MS = 10.0
@@ -295,6 +297,15 @@ def run(args, info: dict, database: str) -> dict:
         f"service: {args.reviewers} {args.mode} call task_claim_next until the queue is empty ...",
         flush=True,
     )
+    from workbench.services import trail_integrate
+
+    trail_integrate()  # the setup's events: not this phase's delay
+    sequencer = Sequencer(
+        dict(os.environ),
+        results_dir() / "claim-merge-delays.json",
+        results_dir() / "claim-sequencer.log",
+    )
+    sequencer.start()
     cpu = CpuSampler()
     cpu_process = time.process_time()
     waits = WaitSampler(url, database)
@@ -305,6 +316,7 @@ def run(args, info: dict, database: str) -> dict:
         args.max_seconds,
     )
     service = phase_figures(results, start, cpu.stop())
+    service["merge_delay"] = sequencer.stop()
     service["pg_activity"] = waits.stop()
     service["bench_process_cpu_s"] = round(time.process_time() - cpu_process, 2)
     figures["service"] = service
@@ -314,6 +326,7 @@ def run(args, info: dict, database: str) -> dict:
         f"{service['error_count']}, cpu {service['cpu']}",
         flush=True,
     )
+    print(f"  merge delay (commit to seq, manage.py trail_sequencer): {service['merge_delay']}")
     if "commit" in service:
         commit = service["commit"]
         print(

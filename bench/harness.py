@@ -12,6 +12,7 @@ import os
 import platform
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -130,7 +131,6 @@ def machine() -> dict:
 
 def code_version() -> str:
     """The commit measured, with ``-dirty`` when the working tree has changes."""
-    import subprocess
 
     try:
         return subprocess.run(

@@ -63,7 +63,7 @@ from bench.harness import (
 )
 from bench.ingest_copy import measure_copy
 from bench.payloads import Payloads
-from bench.processes import MANAGE, PYTHON, celery, free_port, gunicorn, manage
+from bench.processes import MANAGE, PYTHON, Sequencer, celery, free_port, gunicorn, manage
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BATCH_SIZE = 1000
@@ -317,6 +317,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
     log = results_dir() / "ingest-gunicorn.log"
     server = gunicorn(env, port, args.workers, args.threads, log)
     workers = celery(env, 2, tmp / "celerybeat-schedule", log.with_name("ingest-celery.log"))
+    sequencer = Sequencer(env, tmp / "merge-delays.json", log.with_name("ingest-sequencer.log"))
     figures: dict = {
         "machine": info,
         "server": {
@@ -351,17 +352,22 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             print("celery worker and beat running", flush=True)
         server.start()
         print(f"gunicorn answers at {server.url}", flush=True)
+        sequencer.start()  # the warm-up's events integrated before the phases (delays dropped)
         run_singles(server.url, key, warmup_single, SINGLE_CLIENTS)
         run_batches(server.url, key, warmup_batch, 2)
+        time.sleep(1)
+        sequencer.stop()
 
         figures["batch"] = []
         for clients, bodies in zip(args.client_counts, phases_bodies, strict=True):
             print(f"batch: {args.cases:,} cases, {clients} client(s) ...", flush=True)
+            sequencer.start()
             result = run_batches(server.url, key, bodies, clients)
+            result["merge_delay"] = sequencer.stop()
             figures["batch"].append(result)
             print(
                 f"  {result['cases_per_s']:,.0f} cases/s, routed {result['routed']}, "
-                f"cpu {result['cpu']}",
+                f"cpu {result['cpu']}, merge delay {result['merge_delay']}",
                 flush=True,
             )
             if result["error_count"] or result["created"] != args.cases:
@@ -369,10 +375,13 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
                 print(server_errors(log))
 
         print(f"single: {args.single:,} requests from {SINGLE_CLIENTS} clients ...", flush=True)
+        sequencer.start()
         figures["single"] = run_singles(server.url, key, singles, SINGLE_CLIENTS)
+        figures["single"]["merge_delay"] = sequencer.stop()
         print(
             f"  p50 {figures['single']['p50_ms']} ms, p95 {figures['single']['p95_ms']} ms, "
-            f"{figures['single']['req_per_s']:,.0f} req/s, cpu {figures['single']['cpu']}",
+            f"{figures['single']['req_per_s']:,.0f} req/s, cpu {figures['single']['cpu']}, "
+            f"merge delay {figures['single']['merge_delay']}",
             flush=True,
         )
         if figures["single"]["created"] != args.single:
@@ -380,6 +389,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             print(server_errors(log))
         server.stop()
         workers.stop()
+        manage(env, "trail_checkpoint")  # integrates what the sequencer left, and signs
 
         print("COPY: the same rows, straight into PostgreSQL ...", flush=True)
         try:
@@ -409,6 +419,7 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
     finally:
         server.stop()
         workers.stop()
+        sequencer.stop()
         redis_scratch.cleanup()
     return figures
 

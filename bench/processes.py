@@ -6,6 +6,7 @@ children), then SIGKILL to the whole group if it has not ended in time.
 """
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -151,3 +152,62 @@ def celery(env: dict, concurrency: int, schedule: Path, log: Path) -> Service:
         return ping.returncode == 0
 
     return Service("celery", commands, env, log, ready, stop_timeout=30)
+
+
+class Sequencer:
+    """The trail's sequencer as in the Procfile (``manage.py trail_sequencer``),
+    one run per phase: ``stop`` returns the merge delays (commit to seq) it
+    measured in that phase."""
+
+    def __init__(self, env: dict, out: Path, log: Path):
+        self.env, self.out, self.log = env, out, log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.out.unlink(missing_ok=True)
+        self.logfile = open(self.log, "a")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                MANAGE,
+                "trail_sequencer",
+                "--delays-out",
+                str(self.out),
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        time.sleep(2)  # Django set up, listening
+
+    def stop(self) -> dict:
+        if self.process is None or self.process.poll() is not None:
+            return {}
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.logfile.close()
+        self.process = None
+        try:
+            delays = sorted(json.loads(self.out.read_text()))
+        except (OSError, ValueError):
+            return {}
+
+        def ms(p: float) -> float | None:
+            if not delays:
+                return None
+            k = (len(delays) - 1) * p / 100
+            lo, hi = int(k), min(int(k) + 1, len(delays) - 1)
+            return round((delays[lo] + (delays[hi] - delays[lo]) * (k - lo)) * 1000, 1)
+
+        return {
+            "changes": len(delays),
+            "p50_ms": ms(50),
+            "p99_ms": ms(99),
+            "max_ms": round(delays[-1] * 1000, 1) if delays else None,
+        }

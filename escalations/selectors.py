@@ -24,6 +24,7 @@ from reviews.services.notices import notice_token_hash
 from reviews.wording import wording_for
 from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import Role, TrailEvent, User
+from workbench.services.trail import trail_integrate
 
 # --- The policy's appeal rules ----------------------------------------------------------
 
@@ -210,6 +211,7 @@ def notice_build(*, case: Case, now: datetime | None = None, language: str | Non
 
     rules = AppealRules.of(case)
     appeals = list(case.appeals.select_related("task").order_by("number"))
+    trail_integrate()  # the case's every committed event
     events = [
         json.loads(body)
         for body in TrailEvent.objects.filter(case=case.reference)

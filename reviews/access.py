@@ -22,7 +22,7 @@ from reviews.models import Case, Queue, ReviewTask
 from workbench.errors import NotFound
 from workbench.models import AISystem, Role, TrailEvent, User
 from workbench.selectors import reporting_line
-from workbench.services.trail import format_at
+from workbench.services.trail import format_at, trail_integrate
 
 Membership = Queue.members.through
 
@@ -57,6 +57,7 @@ def systems_overseen(*, user: User) -> QuerySet[AISystem]:
 def case_actors(*, case: Case, before: datetime | None = None) -> set[str]:
     """The usernames of the people who acted on the case (its trail's user
     actors), until ``before`` when given."""
+    trail_integrate()  # every committed action counts (DESIGN §6: read your writes)
     # A compliance officer's reading (case.viewed) is no part in the case.
     events = TrailEvent.objects.filter(case=case.reference).exclude(action="case.viewed")
     if before is not None:

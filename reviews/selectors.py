@@ -22,6 +22,7 @@ from reviews.models import (
 )
 from workbench.errors import Invalid, NotFound, Unavailable
 from workbench.models import AISystem, Role, TrailEvent, TrailHead, User
+from workbench.services import trail_integrate
 
 
 def policy_active(*, system: AISystem) -> Policy:
@@ -45,6 +46,7 @@ def case_get_for_system(*, system: AISystem, reference: str) -> Case:
 
 
 def case_trail(*, case: Case) -> list[TrailEvent]:
+    trail_integrate()  # read your writes (DESIGN §6)
     return list(TrailEvent.objects.filter(case=case.reference).order_by("seq"))
 
 
@@ -83,6 +85,7 @@ def case_feed(*, system: AISystem, after: int, limit: int) -> CaseFeedPage:
     would. The one place the feed reads the trail: whatever changes in how
     events get their ``seq`` has to keep that promise here. A cursor past
     the chain's head is refused (``bad_cursor``)."""
+    trail_integrate()  # read your writes (DESIGN §6)
     head = TrailHead.objects.filter(id=1).values_list("seq", flat=True).first() or 0
     if after > head:
         raise Invalid(

@@ -161,3 +161,66 @@ def receiver():
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture(autouse=True)
+def _trail_integrated_when_a_test_reads_it(monkeypatch):
+    """PostgreSQL: trail events get their ``seq`` from the sequencer, after
+    their change commits (DESIGN §6), and no sequencer process runs beside
+    the tests. A test that reads ``TrailEvent`` or ``TrailHead`` through the
+    ORM first integrates what is pending (``trail_integrate``, the readers'
+    read-your-writes wait), as if it were a reader that shows the chain.
+
+    Only queries made by test code do: the application's own readers must
+    wait for themselves (a missing wait fails their tests)."""
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        yield
+        return
+    import sys
+
+    from workbench.models import TrailEvent, TrailHead
+    from workbench.services import trail_integrate
+
+    def from_test_code() -> bool:
+        frame = sys._getframe(2)
+        while frame is not None:
+            name = frame.f_globals.get("__name__", "")
+            if not name.startswith("django.") and name != __name__:
+                return name.startswith("tests.") or name == "tests"
+            frame = frame.f_back
+        return False
+
+    from django.db.models import QuerySet
+
+    class Integrating(QuerySet):
+        """Integrates before every query that test code makes."""
+
+        def _integrate(self):
+            if from_test_code():
+                trail_integrate()
+
+        def _fetch_all(self):
+            if self._result_cache is None:
+                self._integrate()
+            super()._fetch_all()
+
+        def iterator(self, *args, **kwargs):
+            self._integrate()
+            return super().iterator(*args, **kwargs)
+
+    for method in ("count", "exists", "aggregate", "update", "delete", "contains"):
+
+        def wrapped(self, *args, _name=method, **kwargs):
+            self._integrate()
+            return getattr(QuerySet, _name)(self, *args, **kwargs)
+
+        setattr(Integrating, method, wrapped)
+
+    for model in (TrailEvent, TrailHead):
+        manager = model._default_manager
+        monkeypatch.setattr(
+            manager,
+            "get_queryset",
+            lambda model=model, manager=manager: Integrating(model, using=manager._db),
+        )
+    yield

@@ -10,6 +10,7 @@ from pathlib import Path
 import factory
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.db import connection
 from django.test import Client
 
 from reviews.services import policy_publish
@@ -234,3 +235,10 @@ def signing_key_change(settings, tmp_path) -> None:
         .decode()
     )
     settings.TRAIL_RETIRED_PUBLIC_KEY_FILES = [str(retired)]
+
+
+def trail_wait_queries() -> int:
+    """The queries a request's read-your-writes wait (``trail_integrate``)
+    adds when nothing is pending: one on PostgreSQL (is anything pending?),
+    once per request; none on SQLite, where events are chained at once."""
+    return 1 if connection.vendor == "postgresql" else 0

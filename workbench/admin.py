@@ -45,6 +45,7 @@ from workbench.services import (
     api_key_create,
     api_key_revoke,
     outbox_retry,
+    trail_integrate,
     webhook_test_send,
 )
 from workbench.services.systems import EDITABLE
@@ -454,6 +455,10 @@ class TrailEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "at", "action", "case", "system"]
     list_filter = ["action", "system"]
     search_fields = ["case"]
+
+    def changelist_view(self, request, extra_context=None):
+        trail_integrate()  # the events committed before the page was asked for
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Checkpoint)

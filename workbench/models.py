@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -175,10 +176,27 @@ class TrailEvent(models.Model):
         return f"#{self.seq}"
 
 
+class TrailPending(models.Model):
+    """Events recorded, not sequenced yet (DESIGN §6): written in the
+    transaction of the change they record, moved into the chain by the
+    sequencer (``trail_integrate``) after that commits. ``id`` gives the
+    order; ``events`` is a JSON array of ``[head, tail]`` pairs, an event's
+    body being ``head + str(seq) + tail`` (``PreparedEntry``). PostgreSQL
+    only: on SQLite events are chained in the change's transaction."""
+
+    id = models.BigAutoField(primary_key=True)
+    events = models.TextField()
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"pending #{self.id}"
+
+
 class TrailHead(models.Model):
     """The single row that holds the end of the chain.
 
-    Every append locks it, which serializes writers: no gaps, no forks.
+    Only the sequencer locks it (``trail_integrate``): integrations run one
+    at a time, so no gaps, no forks; writers never touch it.
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)

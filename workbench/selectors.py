@@ -8,6 +8,7 @@ from django.db.models import prefetch_related_objects
 
 from workbench.models import Checkpoint, TrailEvent, TrailHead, User
 from workbench.services.merkle import MerkleTree
+from workbench.services.trail import trail_integrate
 
 
 def user_roles(*, user: User) -> set[str]:
@@ -24,11 +25,13 @@ def trail_event_as_dict(event: TrailEvent) -> dict:
 
 
 def trail_events_after(*, after: int, limit: int) -> list[dict]:
+    trail_integrate()  # read your writes (DESIGN §6)
     events = TrailEvent.objects.filter(seq__gt=after).order_by("seq")[:limit]
     return [trail_event_as_dict(event) for event in events]
 
 
 def trail_head() -> dict:
+    trail_integrate()  # read your writes (DESIGN §6)
     head = TrailHead.objects.filter(id=1).first() or TrailHead()
     checkpoint = Checkpoint.objects.order_by("-seq").first()
     return {
@@ -65,6 +68,7 @@ def trail_events_of_system(*, system: str, after: int, limit: int) -> SystemTrai
 
     The tree is built over every event hash up to the checkpoint for each
     page: about a second per million events."""
+    trail_integrate()  # read your writes (DESIGN §6)
     checkpoint = Checkpoint.objects.exclude(tree_root="").order_by("-seq").first()
     if checkpoint is None:
         return SystemTrailPage([], None, False)

@@ -35,7 +35,7 @@ from tests.conftest import Receiver, _ReceiverHandler
 from tests.reviews.test_concurrency import ROOT, database_url
 from workbench.celery import app
 from workbench.models import TrailHead
-from workbench.services import Actor, TrailEntry, trail_append_many
+from workbench.services import Actor, TrailEntry, trail_append_many, trail_integrate
 
 # A killed worker's unacknowledged task goes to the next worker this many
 # seconds after it was handed out (production: an hour).
@@ -61,6 +61,7 @@ def fill_trail_to(seq: int) -> None:
     head = TrailHead.objects.get(id=1).seq
     with transaction.atomic():
         trail_append_many([TrailEntry("test.filler", Actor.workbench("tests"))] * (seq - head))
+    trail_integrate()  # PostgreSQL: as the sequencer would, at once
 
 
 def other_connection() -> psycopg.Connection:

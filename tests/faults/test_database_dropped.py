@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.services]
 # before the one named.
 STATEMENTS = {
     "decision-insert": 'INSERT INTO "reviews_decision"',
-    "trail-append": "workbench_trail_chain",
+    "trail-append": "INSERT INTO workbench_trailpending",
     # The last write: everything is written but the COMMIT.
     "outbox-insert": 'INSERT INTO "workbench_outboxmessage"',
     "commit": "COMMIT",

@@ -28,7 +28,7 @@ def test_readyz_checks_the_database_the_broker_and_the_trail_head(system):
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "broker": "ok", "trail": "ok"},
+        "checks": {"database": "ok", "broker": "ok", "trail": "ok", "trail_merge_delay": "ok"},
     }
 
 

@@ -21,6 +21,7 @@ from workbench.services import (
     trail_append,
     trail_append_many,
     trail_checkpoint,
+    trail_integrate,
     trail_public_key_pem,
     trail_verify,
 )
@@ -31,7 +32,9 @@ ACTOR = Actor.workbench("tests")
 
 
 def append(count: int, start: int = 0) -> list[TrailEvent]:
-    return trail_append_many(
+    """Append ``count`` events, integrated (on PostgreSQL the sequencer's
+    work, done here at once), and return them saved."""
+    trail_append_many(
         [
             TrailEntry(
                 "case.received",
@@ -43,6 +46,8 @@ def append(count: int, start: int = 0) -> list[TrailEvent]:
             for i in range(count)
         ]
     )
+    trail_integrate()
+    return list(TrailEvent.objects.order_by("-seq")[:count])[::-1]
 
 
 def drop_triggers():
@@ -80,7 +85,7 @@ def test_append_outside_a_transaction_is_refused(transactional_db):
 def test_outside_a_transaction_the_verdict_is_the_same(transactional_db, monkeypatch):
     """On PostgreSQL the chain is then checked on a connection of its own,
     beside the trees: the same verdict as inside a transaction."""
-    from workbench.services import trail
+    from workbench.services.trail import verify as trail
 
     with transaction.atomic():
         append(2500)
@@ -458,65 +463,3 @@ def test_canonical_json_refuses_what_rfc8785_refuses(value):
 
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json(value)
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_events_chained_at_commit_join_the_chain_when_the_transaction_commits():
-    """PostgreSQL: an outermost transaction's ``at_commit`` events are chained
-    by the deferred trigger while it commits; a rolled-back one leaves no
-    event, no gap and no pending row."""
-    with transaction.atomic():
-        trail_append(action="x.before", actor=ACTOR)  # chained at once
-        assert trail_append(action="x.claimed", actor=ACTOR, at_commit=True) is None
-        assert TrailEvent.objects.count() == 1  # not chained yet
-    with pytest.raises(RuntimeError), transaction.atomic():
-        trail_append(action="x.lost", actor=ACTOR, at_commit=True)
-        raise RuntimeError("the change fails")
-    with transaction.atomic():
-        trail_append_many(
-            [TrailEntry("x.many", ACTOR, data={"n": n}) for n in range(3)], at_commit=True
-        )
-        trail_append(action="x.last", actor=ACTOR, at_commit=True)
-    actions = list(TrailEvent.objects.order_by("seq").values_list("seq", "action"))
-    assert actions == [
-        (1, "x.before"),
-        (2, "x.claimed"),
-        (3, "x.many"),
-        (4, "x.many"),
-        (5, "x.many"),
-        (6, "x.last"),
-    ]
-    assert [json.loads(e.body)["data"] for e in TrailEvent.objects.filter(action="x.many")] == [
-        {"n": 0},
-        {"n": 1},
-        {"n": 2},
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM workbench_trailpending")
-        assert cursor.fetchone() == (0,)
-    assert trail_verify().ok
-    assert TrailHead.objects.get().seq == 6
-
-
-@pytest.mark.postgres
-def test_nested_in_a_callers_transaction_at_commit_events_are_chained_at_once(db):
-    with transaction.atomic():
-        event = trail_append(action="x.claimed", actor=ACTOR, at_commit=True)
-    assert event is not None and event.seq == TrailEvent.objects.get().seq
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_events_chained_at_commit_across_a_thousand_enqueue_the_checkpoint(
-    django_capture_on_commit_callbacks,
-):
-    with transaction.atomic():
-        append(999)
-    # Inside the block: its commit runs the callbacks and forgets them.
-    with transaction.atomic(), django_capture_on_commit_callbacks() as before:
-        trail_append(action="x.998", actor=ACTOR, at_commit=True)  # seq 1000
-    with transaction.atomic(), django_capture_on_commit_callbacks() as after:
-        trail_append(action="x.999", actor=ACTOR, at_commit=True)  # seq 1001
-    assert (len(before), len(after)) == (1, 0)
-    assert TrailEvent.objects.get(seq=1000).action == "x.998"

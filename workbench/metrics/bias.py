@@ -10,7 +10,7 @@ from workbench.metrics.stats import Rate, median
 from workbench.models import (
     TrailEvent,
 )
-from workbench.services.trail import format_at
+from workbench.services.trail import format_at, trail_integrate
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def automation_bias_report(
     when its ``visible`` list names none of ``AI_VIEW_PARTS``; one recorded
     with ``ai_visible`` false but no such list is counted apart (``earlier``).
     """
+    trail_integrate()  # every committed verdict
     rules = rules or RubberStampRules()
     start = datetime.combine(week_start, datetime.min.time(), tzinfo=UTC)
     end = start + timedelta(days=7)

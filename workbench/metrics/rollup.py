@@ -78,6 +78,7 @@ from workbench.models import (
     TrailEvent,
     TrailHead,
 )
+from workbench.services.trail import trail_integrate
 
 BATCH = 2_000
 LAZY_MAX_EVENTS = 2_000
@@ -157,6 +158,7 @@ def metrics_rollup_update(
     update holds the cursor, skip instead of queuing behind it (PostgreSQL;
     SQLite serializes writers anyway). Idempotent: running it again with no
     new events reads nothing."""
+    trail_integrate()  # count every committed event
     run = RollupRun()
     head = TrailHead.objects.filter(id=1).values_list("seq", flat=True).first() or 0
     cursor = MetricsCursor.objects.filter(id=1).values_list("seq", flat=True).first()

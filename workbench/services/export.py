@@ -32,6 +32,7 @@ from workbench.services.trail import (
     format_at,
     trail_append,
     trail_checkpoint,
+    trail_integrate,
     trail_key_id,
     trail_public_key_pem,
 )
@@ -136,6 +137,7 @@ def export_plan(filters: ExportFilters, *, sign_head: bool = True) -> ExportPlan
     fix the range. A range bundle ends at the first checkpoint at or after the
     last event asked for; a filtered bundle proves its events against the
     newest checkpoint."""
+    trail_integrate()  # every event committed before the export began
     if sign_head:
         trail_checkpoint(sign_head=True)
     # A bundle carries one public key: the current one. Checkpoints signed

@@ -245,6 +245,16 @@ TRAIL_SIGNING_KEY_FILE = Path(
 TRAIL_RETIRED_PUBLIC_KEY_FILES = env.list("TRAIL_RETIRED_PUBLIC_KEY_FILES", default=[])
 TRAIL_CHECKPOINT_EVERY = 1000
 TRAIL_CHECKPOINT_MAX_AGE_SECONDS = 3600
+# The sequencer (PostgreSQL, DESIGN §6): a writer's commit NOTIFYs it, at most
+# once per TRAIL_NOTIFY_INTERVAL_SECONDS per process (a NOTIFY serializes the
+# commits that send one; 0: every commit, -1: never); it sweeps every
+# TRAIL_SEQUENCER_SWEEP_SECONDS when idle, every TRAIL_SEQUENCER_BUSY_SECONDS
+# while events keep coming. /readyz fails when an event has waited longer than
+# TRAIL_MERGE_DELAY_MAX_SECONDS for its seq.
+TRAIL_NOTIFY_INTERVAL_SECONDS = env.float("TRAIL_NOTIFY_INTERVAL_SECONDS", default=0.2)
+TRAIL_SEQUENCER_SWEEP_SECONDS = env.float("TRAIL_SEQUENCER_SWEEP_SECONDS", default=0.25)
+TRAIL_SEQUENCER_BUSY_SECONDS = env.float("TRAIL_SEQUENCER_BUSY_SECONDS", default=0.02)
+TRAIL_MERGE_DELAY_MAX_SECONDS = env.float("TRAIL_MERGE_DELAY_MAX_SECONDS", default=5.0)
 
 # --- API --------------------------------------------------------------------------------
 API_MAX_BODY_BYTES = 1024 * 1024

@@ -2,8 +2,9 @@
 
 ``/healthz`` (liveness): the process answers; it touches nothing else, so a
 slow database does not get healthy web processes restarted. ``/readyz``
-(readiness): the database answers, the Celery broker answers, and the
-trail's head row agrees with its last event; 503 with the failing check
+(readiness): the database answers, the Celery broker answers, the
+trail's head row agrees with its last event and no event has waited too
+long for its seq; 503 with the failing check
 otherwise, so traffic goes elsewhere until it recovers.
 """
 
@@ -15,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from workbench.http import client_ip
 from workbench.models import TrailEvent, TrailHead
+from workbench.services import trail_merge_delay
 
 BROKER_TIMEOUT = 2  # seconds
 
@@ -28,7 +30,12 @@ def healthz(request):
 @never_cache
 @require_GET
 def readyz(request):
-    checks = {"database": _database(), "broker": _broker(), "trail": _trail()}
+    checks = {
+        "database": _database(),
+        "broker": _broker(),
+        "trail": _trail(),
+        "trail_merge_delay": _merge_delay(),
+    }
     ready = all(result == "ok" for result in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
@@ -69,6 +76,18 @@ def _trail() -> str:
         return "ok" if head is None or head.seq == 0 else "error: head without events"
     if head is None or (head.seq, head.hash) != last:
         return "error: the head does not name the last event"
+    return "ok"
+
+
+def _merge_delay() -> str:
+    """No change has waited longer than ``TRAIL_MERGE_DELAY_MAX_SECONDS``
+    for its trail events' ``seq`` (the sequencer is keeping up)."""
+    try:
+        waited = trail_merge_delay()
+    except Exception as exc:  # noqa: BLE001
+        return f"error: {type(exc).__name__}"
+    if waited > settings.TRAIL_MERGE_DELAY_MAX_SECONDS:
+        return f"error: an event has waited {waited:.1f} s for its seq"
     return "ok"
 
 
