@@ -15,7 +15,7 @@ from reviews.schemas import (
     CaseOut,
     ContestIn,
 )
-from reviews.selectors import case_feed, case_get_for_system, case_trail
+from reviews.selectors import case_appeal_state, case_feed, case_get_for_system, case_trail
 from reviews.services import case_contest, case_ingest, case_ingest_batch
 from reviews.services.intake import invalid_from_validation
 from reviews.services.notices import notice_url
@@ -86,7 +86,7 @@ def case_feed_list(request, query: Query[CaseFeedQuery]):
                     "status": change.case.status,
                     "outcome": change.case.final_outcome or None,
                     "decided_by": change.case.decided_by or None,
-                    "appeal": _appeal_state(change.appeal_events),
+                    "appeal": case_appeal_state(change.appeal_events),
                     "seq": change.seq,
                     "changed_at": change.at,
                 }
@@ -150,39 +150,11 @@ def case_detail(request, reference: str):
             "decided_by": case.decided_by or None,
             "reasons": case.output.get("reasons", []),
             "route": case.route,
-            "appeal": _appeal_state(trail),
+            "appeal": case_appeal_state(trail),
             "notice_url": notice_url(case),
             "trail": trail,
         },
     )
-
-
-def _appeal_state(trail: list[dict]) -> dict | None:
-    """The latest appeal, as the trail tells it (appeals live in the
-    escalations app, which this one does not import)."""
-    state = None
-    for event in trail:
-        data = event["data"]
-        if event["action"] == "appeal.filed":
-            state = {
-                "number": data["appeal"],
-                "status": "received",
-                "filed_at": event["at"],
-                "due_at": data["due_at"],
-                "outcome": None,
-                "final_outcome": None,
-                "decided_at": None,
-            }
-        elif state and event["action"] == "appeal.statement_opened":
-            state["status"] = "under_review"
-        elif state and event["action"] == "appeal.decided":
-            state.update(
-                status="decided",
-                outcome=data["outcome"],
-                final_outcome=data["final_outcome"],
-                decided_at=event["at"],
-            )
-    return state
 
 
 @router.post(

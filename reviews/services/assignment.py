@@ -345,7 +345,8 @@ def _take(user: User, where: _Where) -> ReviewTask | None:
     return None
 
 
-def _lease(task: ReviewTask, user: User, now: datetime) -> None:
+def task_lease_to(task: ReviewTask, user: User, now: datetime) -> None:
+    """Put ``task`` (locked, not saved) under ``user``'s lease, with a new token."""
     task.status = ReviewTask.Status.CLAIMED
     task.assignee = user
     task.claimed_at = now
@@ -389,7 +390,7 @@ def task_release(*, task_id: int, user: User, fencing_token: int) -> ReviewTask:
     again for the queue's ``release_cooldown_minutes``, unless nothing else
     is left for them (``task_claim_next``)."""
     task = task_locked_for(task_id=task_id, user=user, fencing_token=fencing_token)
-    _reopen(task, released_by=user)
+    task_reopen(task, released_by=user)
     trail_append(
         action="case.released",
         actor=Actor.user(user),
@@ -404,7 +405,9 @@ def task_release(*, task_id: int, user: User, fencing_token: int) -> ReviewTask:
     return task
 
 
-def _reopen(task: ReviewTask, released_by: User | None = None) -> None:
+def task_reopen(task: ReviewTask, released_by: User | None = None) -> None:
+    """Put ``task`` (locked) back in its queue; released by a reviewer, it
+    is on their cooldown for the queue's ``release_cooldown_minutes``."""
     task.status = ReviewTask.Status.OPEN
     task.assignee = None
     task.claimed_at = None
@@ -447,6 +450,6 @@ def task_leases_expire(*, now: datetime | None = None) -> int:
                     },
                 )
             )
-            _reopen(task)
+            task_reopen(task)
         trail_append_many(entries)
     return len(tasks)

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews.models import Recusal, ReviewTask
-from reviews.services.assignment import ACTIVE, _reopen, task_locked_for
+from reviews.services.assignment import ACTIVE, task_locked_for, task_reopen
 from workbench.errors import Invalid
 from workbench.models import User
 from workbench.services import Actor, trail_append
@@ -34,7 +34,7 @@ def task_recuse(*, task_id: int, user: User, fencing_token: int, reason: str) ->
             message, "reason_too_long", fields=[{"path": "recusal_reason", "message": message}]
         )
     task = task_locked_for(task_id=task_id, user=user, fencing_token=fencing_token)
-    _reopen(task)
+    task_reopen(task)
     for other in ReviewTask.objects.filter(case_id=task.case_id, status__in=ACTIVE):
         other.excluded.add(user)
     Recusal.objects.create(case_id=task.case_id, task=task, reviewer=user, reason=reason)

@@ -227,7 +227,7 @@ def test_a_manager_change_while_the_appeal_is_open_counts_at_claim_time(system, 
 
 
 def test_a_supervisor_cannot_hand_an_appeal_to_the_line(system, alice, carol, sam):
-    from reviews.services.supervision import task_reassign
+    from escalations.services.supervision import task_reassign
 
     appeal = file(decided_case(system, alice))
     skip = factories.UserFactory(username="skip", role="appeal_reviewer")

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from escalations.selectors import tasks_due_soon
 from escalations.services import appeal_file, tasks_escalate_overdue
+from escalations.services.supervision import task_reassign
 from escalations.tasks import deadlines_escalate
 from reviews.models import ReviewTask
 from reviews.services.assignment import task_claim_next
-from reviews.services.supervision import task_reassign
 from tests import factories
 from tests.factories import client_for, decided_case
 from workbench.models import TrailEvent

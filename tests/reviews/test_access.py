@@ -86,7 +86,7 @@ def test_a_reviewer_opens_a_case_they_acted_on_after_leaving_the_team(system, te
 def test_a_supervisor_of_another_system_sees_neither_its_board_nor_its_cases(
     system, chat_system, sam
 ):
-    from reviews.services.supervision import task_release_by_supervisor
+    from escalations.services.supervision import task_release_by_supervisor
     from workbench.errors import NotFound
 
     olga = factories.UserFactory(username="sup.olga", role="supervisor")

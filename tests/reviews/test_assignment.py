@@ -109,7 +109,7 @@ def test_an_expired_lease_is_reclaimed_lazily_at_claim_time(system, reviewer):
 
 
 def test_a_supervisor_reassigns_and_releases(system, reviewer):
-    from reviews.services.supervision import task_reassign, task_release_by_supervisor
+    from escalations.services.supervision import task_reassign, task_release_by_supervisor
 
     supervisor = factories.UserFactory(role="supervisor")
     other = factories.UserFactory(role="reviewer")

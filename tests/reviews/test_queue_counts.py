@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from escalations.services.supervision import task_reassign
 from reviews.models import Decision, Queue, QueueTaskCount, ReviewTask
 from reviews.selectors import queues_overview
 from reviews.services.assignment import (
@@ -20,7 +21,6 @@ from reviews.services.assignment import (
 )
 from reviews.services.decisions import DecisionInput, decision_record
 from reviews.services.queue_counts import queue_task_counts_fold
-from reviews.services.supervision import task_reassign
 from tests import factories
 
 

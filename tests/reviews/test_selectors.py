@@ -6,7 +6,6 @@ import copy
 import pytest
 from django.db import connection
 
-from reviews import selectors
 from reviews.models import Case, ReasonCode
 from reviews.selectors import (
     BLIND_VIEW,
@@ -15,6 +14,7 @@ from reviews.selectors import (
     case_outcome_choices,
     case_reason_choices,
     case_timeline,
+    choices,
     policy_active,
     route_explained,
 )
@@ -190,7 +190,7 @@ def test_only_the_systems_latest_cases_are_read_in_one_query(
     other = factories.system_with_policy(copy.deepcopy(factories.SUPPORT_POLICY))
     factories.ingest(other, factories.chat_payload(1))  # another system's: never offered
     case = Case.objects.select_related("policy").get(external_id="CLM-2026-000004")
-    monkeypatch.setattr(selectors, "RECENT_CASES", 3)
+    monkeypatch.setattr(choices, "RECENT_CASES", 3)
 
     with django_assert_num_queries(1):
         offered = case_outcome_choices(case=case)

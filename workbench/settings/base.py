@@ -281,7 +281,7 @@ WEBHOOK_SECRET_GRACE_HOURS = env.int("WEBHOOK_SECRET_GRACE_HOURS", default=24)
 # the embedded local-memory cache counts per process, which is enough there).
 NOTICE_RATE_GET = env("NOTICE_RATE_GET", default="60/m")
 NOTICE_RATE_POST = env("NOTICE_RATE_POST", default="10/m")
-RATELIMIT_VIEW = "escalations.views.rate_limited"
+RATELIMIT_VIEW = "escalations.views.notice.rate_limited"
 
 # Who may read /metrics (the Prometheus scraper): a list of client addresses.
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])

@@ -6,7 +6,13 @@ from django.utils import timezone
 
 from reviews.access import appeal_conflicted, queue_workable_by, systems_overseen
 from reviews.models import Case, ReviewTask
-from reviews.services.assignment import KIND_ROLES, LEASE_FIELDS, TaskError, _lease, _reopen
+from reviews.services.assignment import (
+    KIND_ROLES,
+    LEASE_FIELDS,
+    TaskError,
+    task_lease_to,
+    task_reopen,
+)
 from workbench.errors import NotFound
 from workbench.models import User
 from workbench.services import Actor, trail_append
@@ -62,7 +68,7 @@ def task_reassign(*, task_id: int, to_user: User, by: User) -> ReviewTask:
             "not_independent",
         )
     previous = task.assignee.username if task.assignee else None
-    _lease(task, to_user, timezone.now())
+    task_lease_to(task, to_user, timezone.now())
     task.save(update_fields=[*LEASE_FIELDS, "fencing_token"])
     Case.objects.filter(pk=task.case_id).update(status=Case.Status.IN_REVIEW)
     trail_append(
@@ -82,7 +88,7 @@ def task_release_by_supervisor(*, task_id: int, by: User) -> ReviewTask:
     if task.status != ReviewTask.Status.CLAIMED:
         raise TaskError("this task is not claimed", "not_claimed")
     holder = task.assignee.username
-    _reopen(task)
+    task_reopen(task)
     trail_append(
         action="case.released",
         actor=Actor.user(by),

@@ -1,126 +1,23 @@
-"""Reads for appeals, notices and deadlines."""
+"""The customer's notice: a statement of reasons built from the case and
+its trail, in the customer's language."""
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop, pgettext_lazy
 
-from escalations.models import Appeal, LegalHold
-
-# The one rule of independence (everyone who acted and their whole reporting
-# line), re-exported for the appeal services.
-from reviews.access import (  # noqa: F401
-    appeal_conflicted,
-    case_conflicted_users,
-    queue_workable_by,
-)
-from reviews.models import Case, Queue, ReasonCode, ReviewTask, Subject
+from escalations.models import Appeal
+from escalations.selectors.appeals import AppealRules, AppealWindow, appeal_window
+from reviews.models import Case, ReasonCode, ReviewTask
 from reviews.selectors import OTHER_REASON
 from reviews.services.notices import notice_token_hash
 from reviews.wording import wording_for
-from workbench.errors import Invalid, NotFound, Unavailable
-from workbench.models import Role, TrailEvent, User
+from workbench.errors import NotFound
+from workbench.models import TrailEvent
 from workbench.services.trail import trail_integrate
-
-# --- The policy's appeal rules ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppealRules:
-    """What the policy that decided a case says about appealing it (DESIGN §4).
-    Policies published before a setting existed get its default here."""
-
-    window_days: int
-    deadline_days: int
-    urgent_hours: int
-    allowed: int
-    queue: str | None
-    adverse: tuple[str, ...]
-    outcomes: tuple[str, ...] | None  # None: the policy accepts any outcome
-    outcome_wording: dict
-    external_review: str
-
-    @classmethod
-    def of(cls, case: Case) -> "AppealRules":
-        document = case.policy.document
-        return cls(
-            window_days=document.get("appeal_window_days", 184),
-            deadline_days=document.get("appeal_deadline_days", 30),
-            urgent_hours=document.get("appeal_urgent_hours", 72),
-            allowed=document.get("appeals_allowed", 1),
-            queue=document.get("appeal_queue"),
-            adverse=tuple(document.get("adverse_outcomes", [])),
-            outcomes=tuple(document["outcomes"]) if document.get("outcomes") else None,
-            outcome_wording=document.get("outcome_wording") or {},
-            external_review=document.get("external_review", ""),
-        )
-
-
-def appeal_queue(*, case: Case) -> Queue:
-    """The policy's ``appeal_queue``, else the system's first queue of appeal
-    reviewers (a policy published before the default existed); never another
-    system's queue."""
-    slug = AppealRules.of(case).queue
-    queues = Queue.objects.filter(system_id=case.system_id)
-    queues = queues.filter(slug=slug) if slug else queues.filter(role=Role.APPEAL_REVIEWER)
-    queue = queues.order_by("slug").first()
-    if queue is None:
-        raise Unavailable(
-            f"the AI system {case.system.slug!r} has no appeals queue: its policy must "
-            "declare a queue with the appeal_reviewer role",
-            "no_appeal_queue",
-        )
-    return queue
-
-
-def case_is_urgent(case: Case) -> bool:
-    """An AI system marks a case urgent with ``metadata.urgent: true``: its
-    appeal is decided within the policy's ``appeal_urgent_hours``."""
-    return isinstance(case.metadata, dict) and case.metadata.get("urgent") is True
-
-
-# --- The appeal window ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AppealWindow:
-    """Whether the case can be appealed now, and if not, why (``code``)."""
-
-    code: str  # open, not_final, appeal_open, no_appeals_left, closed
-    issued_at: datetime | None = None  # when the decision now in force was issued
-    closes_at: datetime | None = None
-
-    @property
-    def open(self) -> bool:
-        return self.code == "open"
-
-
-def appeal_window(
-    *, case: Case, appeals: list[Appeal], now: datetime | None = None
-) -> AppealWindow:
-    """The window runs from when the notice of the decision in force was
-    issued: the case's final decision, or the decision on its latest appeal."""
-    now = now or timezone.now()
-    rules = AppealRules.of(case)
-    if any(appeal.status != Appeal.Status.DECIDED for appeal in appeals):
-        return AppealWindow("appeal_open")
-    if case.status == Case.Status.FINALIZED:
-        issued_at = case.finalized_at
-    elif case.status == Case.Status.APPEAL_DECIDED and appeals:
-        issued_at = appeals[-1].decided_at
-    else:
-        return AppealWindow("not_final")
-    closes_at = issued_at + timedelta(days=rules.window_days)
-    if len(appeals) >= rules.allowed:
-        return AppealWindow("no_appeals_left", issued_at, closes_at)
-    if now >= closes_at:
-        return AppealWindow("closed", issued_at, closes_at)
-    return AppealWindow("open", issued_at, closes_at)
-
 
 # --- The customer's notice --------------------------------------------------------------------
 
@@ -450,84 +347,3 @@ def _appeal_timeline(events: list[dict]) -> list[tuple[str, datetime]]:
 
 def _parse(at: str) -> datetime:
     return datetime.fromisoformat(at)
-
-
-# --- Staff reads ----------------------------------------------------------------------------
-
-
-def appeal_for_staff(*, reference: str, roles: set[str], user: User | None = None) -> Appeal:
-    """The latest appeal of the case, if one of ``roles`` is the role of the
-    queue its task is in and ``user`` may work that queue (its members) and
-    is independent of the case (``appeal_conflicted``: not someone who acted
-    on it, nor anyone in their reporting line); otherwise ``NotFound``
-    (references do not leak)."""
-    appeal = (
-        Appeal.objects.select_related(
-            "case__system", "case__policy", "case__subject", "task__queue", "task__assignee"
-        )
-        .filter(case__reference=reference)
-        .order_by("-number")
-        .first()
-    )
-    if appeal is None or appeal.task is None or appeal.task.queue.role not in roles:
-        raise NotFound(f"no appeal of {reference!r}", "appeal_not_found")
-    if user is not None and appeal.task.assignee_id != user.pk and _kept_from(appeal, user):
-        raise NotFound(f"no appeal of {reference!r}", "appeal_not_found")
-    return appeal
-
-
-def _kept_from(appeal: Appeal, user: User) -> bool:
-    task = appeal.task
-    if not queue_workable_by(queue=task.queue, user=user):
-        return True
-    return task.queue.role == Role.APPEAL_REVIEWER and appeal_conflicted(task=task, user=user)
-
-
-def subject_by_reference(*, reference: str, system: str | None = None) -> Subject:
-    """The subject with this reference; ``system`` when several AI systems know it."""
-    subjects = Subject.objects.select_related("system").filter(reference=reference)
-    if system:
-        subjects = subjects.filter(system__slug=system)
-    found = list(subjects[:2])
-    if not found:
-        raise NotFound(f"no subject {reference!r}", "subject_not_found")
-    if len(found) > 1:
-        raise Invalid(
-            f"subject {reference!r} is known to several AI systems; name the system",
-            "ambiguous_subject",
-        )
-    return found[0]
-
-
-def subject_holds(*, subject_id: int) -> list[LegalHold]:
-    return list(LegalHold.objects.filter(subject_id=subject_id, lifted_at=None))
-
-
-@dataclass
-class DueSoon:
-    task: ReviewTask
-    left: timedelta
-
-
-def tasks_due_soon(
-    *, now: datetime | None = None, share: float = 0.2, limit: int = 50, systems=None
-):
-    """Open or claimed review and appeal tasks that have used up 80% of the
-    time their queue allows and are not overdue yet: the supervisor's warning
-    ahead of a breach (of ``systems``, a queryset, when given: the board's)."""
-    now = now or timezone.now()
-    near = Q()
-    queues = Queue.objects.exclude(role=Role.SUPERVISOR)
-    if systems is not None:
-        queues = queues.filter(system__in=systems)
-    for queue in queues:
-        near |= Q(queue=queue, due_at__lt=now + timedelta(hours=queue.sla_hours * share))
-    if not near:
-        return []
-    tasks = (
-        ReviewTask.objects.filter(near, due_at__gte=now)
-        .filter(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED])
-        .select_related("case__system", "queue", "assignee")
-        .order_by("due_at", "id")[:limit]
-    )
-    return [DueSoon(task, task.due_at - now) for task in tasks]
