@@ -63,9 +63,20 @@ from bench.harness import (
 )
 from bench.ingest_copy import measure_copy
 from bench.payloads import Payloads
-from bench.processes import MANAGE, PYTHON, Sequencer, celery, free_port, gunicorn, manage
+from bench.processes import (
+    MANAGE,
+    PYTHON,
+    REDIS_HOST,
+    REDIS_PORT,
+    RedisScratch,
+    Sequencer,
+    celery,
+    free_port,
+    gunicorn,
+    manage,
+    server_errors,
+)
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 BATCH_SIZE = 1000
 SINGLE_CLIENTS = 8
 
@@ -190,33 +201,6 @@ def run_singles(url: str, key: str, bodies: list[bytes], clients: int) -> dict:
         "cpu": cpu.stop(),
         "client_cpu_s": round(client_cpu, 2),
     }
-
-
-def server_errors(log: Path, lines: int = 40) -> str:
-    """The tail of gunicorn's log without its INFO chatter: tracebacks of 500s."""
-    text = [line for line in log.read_text().splitlines() if "[INFO]" not in line and line.strip()]
-    return "\n".join(text[-lines:])
-
-
-# --- Redis scratch database ------------------------------------------------------------------
-
-
-class RedisScratch:
-    """The bench's Celery broker and cache live in one Redis database; at the end
-    the keys the run created there are deleted (and only those)."""
-
-    def __init__(self, db: int):
-        import redis
-
-        self.url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
-        self.client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
-        self.before = set(self.client.scan_iter(count=1000))
-
-    def cleanup(self) -> int:
-        created = [k for k in self.client.scan_iter(count=1000) if k not in self.before]
-        if created:
-            self.client.delete(*created)
-        return len(created)
 
 
 # --- Main -----------------------------------------------------------------------------------

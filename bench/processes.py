@@ -18,6 +18,8 @@ from pathlib import Path
 
 from bench.harness import ROOT
 
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
 # The tools of the Python that runs the bench (the project's venv).
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
@@ -211,3 +213,30 @@ class Sequencer:
             "p99_ms": ms(99),
             "max_ms": round(delays[-1] * 1000, 1) if delays else None,
         }
+
+
+def server_errors(log: Path, lines: int = 40) -> str:
+    """The tail of gunicorn's log without its INFO chatter: tracebacks of 500s."""
+    text = [line for line in log.read_text().splitlines() if "[INFO]" not in line and line.strip()]
+    return "\n".join(text[-lines:])
+
+
+# --- Redis scratch database ------------------------------------------------------------------
+
+
+class RedisScratch:
+    """The bench's Celery broker and cache live in one Redis database; at the end
+    the keys the run created there are deleted (and only those)."""
+
+    def __init__(self, db: int):
+        import redis
+
+        self.url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
+        self.client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+        self.before = set(self.client.scan_iter(count=1000))
+
+    def cleanup(self) -> int:
+        created = [k for k in self.client.scan_iter(count=1000) if k not in self.before]
+        if created:
+            self.client.delete(*created)
+        return len(created)
