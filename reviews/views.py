@@ -35,7 +35,7 @@ from reviews.selectors import (
 )
 from reviews.services.assignment import KIND_ROLES, HoldLimitReached, task_claim_next, task_release
 from reviews.services.case_views import case_view_record
-from reviews.services.decisions import DecisionInput, decision_record
+from reviews.services.decisions import decision_input, decision_record, task_is_blind
 from reviews.services.held import task_lease_renew, task_recuse
 from workbench.errors import NotFound, WorkbenchError
 from workbench.models import Role
@@ -171,10 +171,6 @@ def _blind_key(task_id: int) -> str:
     return f"blind-outcome:{task_id}"
 
 
-def _is_blind(task: ReviewTask) -> bool:
-    return task.queue.blind and task.kind != ReviewTask.Kind.ESCALATION
-
-
 class CasePage:
     """The case page for one request: what it shows, and the decision it takes.
 
@@ -187,11 +183,11 @@ class CasePage:
         self.found = found
         self.case: Case = found.case
         self.held: ReviewTask | None = found.held_by(request.user)
-        self.blind_queue = self.held is not None and _is_blind(self.held)
+        self.blind_queue = self.held is not None and task_is_blind(self.held)
         self.blind_choice: str | None = None
         if self.blind_queue:
             self.blind_choice = request.session.get(_blind_key(self.held.pk))
-        blind_pending = any(_is_blind(task) for task in found.active_tasks)
+        blind_pending = any(task_is_blind(task) for task in found.active_tasks)
         self.hidden = blind_pending and self.blind_choice is None
         self.outcomes = case_outcome_choices(case=self.case, blind=self.hidden)
         self.reasons = case_reason_choices(case=self.case, blind=self.hidden)
@@ -209,7 +205,6 @@ class CasePage:
             raise Http404("no such task on this case")
         action, token = data["action"], data["fencing_token"]
         blind_key = _blind_key(task.pk)
-        blind = _is_blind(task)
         try:
             if action == DecisionForm.RELEASE:
                 task_release(task_id=task.pk, user=request.user, fencing_token=token)
@@ -235,26 +230,14 @@ class CasePage:
                 return redirect_to(request, reverse("reviews:queues"))
             if action == DecisionForm.COMMIT:
                 return self._commit(form, task, token, blind_key)
-            chosen = request.session.get(blind_key) if blind else None
-            if blind and action != DecisionForm.ESCALATE:
-                if chosen is None:
-                    form.add_error("outcome", "choose your outcome and commit it first")
-                    return self.render(form=form, status=422)
-                decision = DecisionInput.blind(
-                    chosen=chosen,
-                    ai_outcome=case.outcome,
-                    reason_code=data["reason_code"],
-                    rationale=data["rationale"],
-                )
-            else:
-                decision = DecisionInput(
-                    verdict=action,
-                    outcome=data["outcome"],
-                    reason_code=data["reason_code"],
-                    rationale=data["rationale"],
-                    # In a blind queue, escalating before committing is blind too.
-                    ai_visible=not blind or chosen is not None,
-                )
+            decision = decision_input(
+                task=task,
+                verdict=action,
+                committed=request.session.get(blind_key),
+                outcome=data["outcome"],
+                reason_code=data["reason_code"],
+                rationale=data["rationale"],
+            )
             record = decision_record(
                 task_id=task.pk,
                 user=request.user,

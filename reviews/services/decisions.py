@@ -47,6 +47,43 @@ class DecisionInput:
         )
 
 
+def task_is_blind(task: ReviewTask) -> bool:
+    """Whether ``task`` is reviewed blind: its queue is, and it is not an
+    escalation (a supervisor always sees what the reviewer saw)."""
+    return task.queue.blind and task.kind != ReviewTask.Kind.ESCALATION
+
+
+def decision_input(
+    *,
+    task: ReviewTask,
+    verdict: str,
+    committed: str | None,
+    outcome: str = "",
+    reason_code: str = "",
+    rationale: str = "",
+) -> DecisionInput:
+    """The decision a person's submission on ``task`` makes, by the blind-
+    review rule: on a blind task the outcome is the one committed before the
+    AI's was shown (``committed``), and the verdict follows from it; there,
+    agreeing or overriding before committing is refused. Escalating needs no
+    commitment, and is blind when made before one."""
+    if not task_is_blind(task):
+        return DecisionInput(verdict, outcome, reason_code, rationale)
+    if verdict == Verdict.ESCALATE:
+        return DecisionInput(
+            verdict, outcome, reason_code, rationale, ai_visible=committed is not None
+        )
+    if committed is None:
+        raise Invalid(
+            "choose your outcome and commit it first",
+            "blind_not_committed",
+            fields=[{"path": "outcome", "message": "choose your outcome and commit it first"}],
+        )
+    return DecisionInput.blind(
+        chosen=committed, ai_outcome=task.case.outcome, reason_code=reason_code, rationale=rationale
+    )
+
+
 def decision_record(
     *,
     task_id: int,

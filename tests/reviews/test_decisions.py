@@ -361,3 +361,45 @@ def test_no_email_when_the_ai_decides_alone_or_no_address_is_known(system, revie
     task = task_claim_next(user=reviewer)
     decide(task, reviewer, key="k1", verdict="agree")
     assert not OutboxMessage.objects.filter(channel="email").exists()
+
+
+# --- The blind-review rule (decision_input) ---------------------------------------------------
+
+
+def a_task(*, blind: bool, kind: str = "review", ai_outcome: str = "deny"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        queue=SimpleNamespace(blind=blind), kind=kind, case=SimpleNamespace(outcome=ai_outcome)
+    )
+
+
+def test_a_blind_task_takes_the_committed_outcome_and_refuses_a_verdict_before_it():
+    from reviews.services.decisions import decision_input
+
+    task = a_task(blind=True)
+    with pytest.raises(WorkbenchError) as caught:
+        decision_input(task=task, verdict="agree", committed=None, outcome="deny")
+    assert caught.value.code == "blind_not_committed"
+    assert [f["path"] for f in caught.value.fields] == ["outcome"]
+    agreed = decision_input(task=task, verdict="agree", committed="deny", outcome="approve")
+    assert (agreed.verdict, agreed.outcome, agreed.ai_visible) == ("agree", "deny", False)
+    overridden = decision_input(task=task, verdict="agree", committed="approve", rationale="r")
+    assert (overridden.verdict, overridden.outcome) == ("override", "approve")
+
+
+def test_escalating_needs_no_commitment_and_is_blind_before_one():
+    from reviews.services.decisions import decision_input
+
+    task = a_task(blind=True)
+    before = decision_input(task=task, verdict="escalate", committed=None, rationale="unsure")
+    after = decision_input(task=task, verdict="escalate", committed="deny", rationale="unsure")
+    assert (before.verdict, before.ai_visible, after.ai_visible) == ("escalate", False, True)
+
+
+def test_an_escalation_task_or_an_open_queue_is_not_blind():
+    from reviews.services.decisions import decision_input, task_is_blind
+
+    assert not task_is_blind(a_task(blind=True, kind="escalation"))
+    seen = decision_input(task=a_task(blind=False), verdict="override", committed=None, outcome="x")
+    assert (seen.verdict, seen.outcome, seen.ai_visible) == ("override", "x", True)
