@@ -1,6 +1,6 @@
 """The limits that keep anyone from trying: notice tokens guessed from one
 address, appeals posted from one address. (Per-key API limits:
-tests/reviews/test_api.py; the notice page's GET limit and proxies:
+tests/reviews/test_api_access.py; the notice page's GET limit and proxies:
 tests/escalations/test_notice.py, tests/workbench/test_http.py.)
 
 Hourly windows: a count cannot restart in the middle of a test. Each test
