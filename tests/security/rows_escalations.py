@@ -1,0 +1,186 @@
+"""Rows of the permission matrix for escalations' screens: the supervisor's,
+the customer's notice, the appeal reviewer's page and the evidence, and
+compliance."""
+
+import uuid
+
+from reviews.services.notices import notice_token
+from tests import factories
+from tests.security.matrix import (
+    COMPLIANCE_ONLY,
+    LOGIN,
+    SUPERVISOR_ONLY,
+    Row,
+    appeal_action,
+    appeal_statement,
+    everyone,
+    export,
+    ref,
+    task_of,
+    token,
+    web,
+)
+
+ESCALATIONS_ROWS = [
+    # --- the supervisor's screen --------------------------------------------------------------
+    Row("escalations:supervisor", "-", "GET", web(LOGIN, 404, supervisor=200)),
+    Row(
+        "escalations:queue-members",
+        "claims-review",
+        "GET",
+        web(LOGIN, 404, supervisor=200),
+        kwargs=lambda w: {"queue_id": factories.queue_id(w.system_a, "claims-review")},
+    ),
+    Row(
+        "escalations:queue-members",
+        "claims-review, rev.alice only",
+        "POST",
+        SUPERVISOR_ONLY,
+        kwargs=lambda w: {"queue_id": factories.queue_id(w.system_a, "claims-review")},
+        data=lambda w: {"members": [w.users["reviewer"].pk]},
+    ),
+    Row(
+        "escalations:task-reassign",
+        "task of case_a to rev.bob",
+        "POST",
+        SUPERVISOR_ONLY,
+        kwargs=task_of("case_a"),
+        data=lambda w: {"to_user": w.users["reviewer_b"].pk},
+    ),
+    Row(
+        "escalations:task-release",
+        "task of case_a",
+        "POST",
+        SUPERVISOR_ONLY,
+        kwargs=task_of("case_a"),
+    ),
+    Row(
+        "escalations:system-switch",
+        "stop system A",
+        "POST",
+        SUPERVISOR_ONLY,
+        kwargs=lambda w: {"slug": w.system_a.slug},
+        data=lambda w: {"stopped": "1", "reason": "drift in the denials"},
+    ),
+    Row(
+        "escalations:system-switch",
+        "unknown system",
+        "POST",
+        web(LOGIN, 404),
+        kwargs=lambda w: {"slug": "no-such-system"},
+        data=lambda w: {"stopped": "1", "reason": "drift"},
+    ),
+    # --- the customer's notice: the link is the key, whoever holds it --------------------
+    Row("escalations:notice", "case_appealed", "GET", everyone(200), kwargs=token("case_appealed")),
+    Row(
+        "escalations:notice",
+        "forged token",
+        "GET",
+        everyone(404),
+        kwargs=lambda w: {"token": notice_token("WB-NONE-NONE")},
+    ),
+    Row(
+        "escalations:notice",
+        "case_decided, file an appeal",
+        "POST",
+        everyone(302),
+        kwargs=token("case_decided"),
+        data=appeal_statement,
+    ),
+    Row(
+        "escalations:notice",
+        "case_b, not final yet",
+        "POST",
+        everyone(409),
+        kwargs=token("case_b"),
+        data=appeal_statement,
+    ),
+    Row(
+        "escalations:notice",
+        "forged token",
+        "POST",
+        everyone(404),
+        kwargs=lambda w: {"token": notice_token("WB-NONE-NONE")},
+        data=appeal_statement,
+    ),
+    # --- the appeal reviewer's page and the evidence --------------------------------------
+    Row(
+        "escalations:appeal",
+        "case_appealed",
+        "GET",
+        web(LOGIN, 404, appeal_reviewer=200),
+        kwargs=ref("case_appealed"),
+    ),
+    Row(
+        "escalations:appeal",
+        "case_a, not appealed",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=ref("case_a"),
+    ),
+    Row(
+        "escalations:appeal",
+        "case_appealed, open the statement",
+        "POST",
+        web(LOGIN, 404, appeal_reviewer=302),
+        kwargs=ref("case_appealed"),
+        data=appeal_action("open"),
+    ),
+    Row(
+        "escalations:evidence",
+        "case_appealed's file",
+        "GET",
+        web(LOGIN, 404, appeal_reviewer=200),
+        kwargs=lambda w: {"reference": w.case_appealed.reference, "evidence_id": w.evidence.pk},
+    ),
+    Row(
+        "escalations:evidence",
+        "case_appealed's file under case_a",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=lambda w: {"reference": w.case_a.reference, "evidence_id": w.evidence.pk},
+    ),
+    Row(
+        "escalations:evidence",
+        "unknown file",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=lambda w: {"reference": w.case_appealed.reference, "evidence_id": uuid.uuid4()},
+    ),
+    # --- compliance ------------------------------------------------------------------------
+    Row("escalations:subject-access", "-", "GET", COMPLIANCE_ONLY),
+    Row(
+        "escalations:subject-access",
+        "case_a's subject",
+        "POST",
+        COMPLIANCE_ONLY,
+        data=lambda w: {"reference": w.case_a.subject.reference, "system": w.system_a.slug},
+    ),
+    Row("compliance:dashboard", "-", "GET", COMPLIANCE_ONLY),
+    Row("compliance:reviewers", "-", "GET", COMPLIANCE_ONLY),
+    Row("compliance:transparency", "-", "GET", COMPLIANCE_ONLY),
+    Row("compliance:export", "-", "GET", COMPLIANCE_ONLY),
+    Row(
+        "compliance:export",
+        "all events as JSON lines",
+        "POST",
+        COMPLIANCE_ONLY,
+        data=lambda w: {"format": "jsonl"},
+    ),
+    Row("compliance:export-detail", "own", "GET", COMPLIANCE_ONLY, kwargs=export("export_own")),
+    Row(
+        "compliance:export-detail",
+        "another officer's",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=export("export_other"),
+    ),
+    Row("compliance:export-download", "own", "GET", COMPLIANCE_ONLY, kwargs=export("export_own")),
+    Row(
+        "compliance:export-download",
+        "another officer's",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=export("export_other"),
+    ),
+]
