@@ -133,11 +133,9 @@ class CaseForReviewer:
         )
 
 
-def case_for_reviewer(*, reference: str, user: User, roles: Iterable[str]) -> CaseForReviewer:
-    """The case if ``user`` may open it (``reviews.access.case_access``:
-    a queue of theirs holds or held it, they acted on it, or they oversee
-    its AI system); otherwise ``NotFound``, the same as a case that does not
-    exist, so that references do not leak. ``access`` says how."""
+def _case_and_tasks(reference: str) -> tuple[Case, list[ReviewTask]]:
+    """The case with what its page shows joined, and its tasks in order;
+    ``NotFound`` when there is none."""
     case = (
         Case.objects.select_related("system", "policy", "subject")
         .filter(reference=reference)
@@ -146,6 +144,15 @@ def case_for_reviewer(*, reference: str, user: User, roles: Iterable[str]) -> Ca
     if case is None:
         raise NotFound(f"no case {reference!r}", "case_not_found")
     tasks = list(case.tasks.select_related("queue", "assignee").order_by("created_at", "id"))
+    return case, tasks
+
+
+def case_for_reviewer(*, reference: str, user: User, roles: Iterable[str]) -> CaseForReviewer:
+    """The case if ``user`` may open it (``reviews.access.case_access``:
+    a queue of theirs holds or held it, they acted on it, or they oversee
+    its AI system); otherwise ``NotFound``, the same as a case that does not
+    exist, so that references do not leak. ``access`` says how."""
+    case, tasks = _case_and_tasks(reference)
     access = case_access(case=case, tasks=tasks, user=user, roles=set(roles))
     return CaseForReviewer(case=case, tasks=tasks, access=access)
 
@@ -153,12 +160,5 @@ def case_for_reviewer(*, reference: str, user: User, roles: Iterable[str]) -> Ca
 def case_for_compliance(*, reference: str) -> CaseForReviewer:
     """Any case, read-only, for a compliance officer (who gives a purpose
     first: ``case_view_record``); ``NotFound`` when there is none."""
-    case = (
-        Case.objects.select_related("system", "policy", "subject")
-        .filter(reference=reference)
-        .first()
-    )
-    if case is None:
-        raise NotFound(f"no case {reference!r}", "case_not_found")
-    tasks = list(case.tasks.select_related("queue", "assignee").order_by("created_at", "id"))
+    case, tasks = _case_and_tasks(reference)
     return CaseForReviewer(case=case, tasks=tasks, access="compliance")
