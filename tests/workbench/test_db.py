@@ -1,5 +1,5 @@
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from workbench.db import prepared_statements
 
@@ -21,3 +21,20 @@ def test_elsewhere_it_does_nothing(db):
     with prepared_statements(), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.postgres
+def test_in_a_transaction_the_plans_are_generic_until_it_ends(transactional_db):
+    """The claim's statement is planned once (prepared_statements): inside an
+    atomic block the plan cache is forced generic, and only for that transaction."""
+
+    def mode() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    outside = mode()
+    with transaction.atomic():
+        with prepared_statements():
+            assert mode() == "force_generic_plan"
+    assert mode() == outside == "auto"

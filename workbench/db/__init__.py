@@ -62,6 +62,14 @@ def prepared_statements() -> Iterator[None]:
         return
     connection.ensure_connection()
     raw = connection.connection
+    if connection.in_atomic_block:
+        # Plan once, for good: left to choose, PostgreSQL kept planning the
+        # claim's statement afresh at each run (its custom plan looks cheaper
+        # than the generic one, whose parameters it cannot fold), which cost
+        # ~0.5 ms each time, twice what running it did; forced, 16 claimers
+        # did about a third more claims a second. Until the transaction ends.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
     previous, raw.prepare_threshold = raw.prepare_threshold, 0
     try:
         yield
