@@ -34,7 +34,6 @@ def test_in_a_transaction_the_plans_are_generic_until_it_ends(transactional_db):
             return cursor.fetchone()[0]
 
     outside = mode()
-    with transaction.atomic():
-        with prepared_statements():
-            assert mode() == "force_generic_plan"
+    with transaction.atomic(), prepared_statements():
+        assert mode() == "force_generic_plan"
     assert mode() == outside == "auto"
