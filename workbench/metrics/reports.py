@@ -196,6 +196,19 @@ class SegmentReport:
     gaps: list[Gap]
 
 
+def largest_gap(metric: str, rates: list[tuple[str, Rate]], *, min_cases: int = 1) -> Gap | None:
+    """The gap between the highest and the lowest rate among the values with
+    at least ``min_cases`` cases, with Newcombe's interval of the
+    difference; None with fewer than two such values."""
+    rated = [(value, rate) for value, rate in rates if rate.n >= max(min_cases, 1)]
+    if len(rated) < 2:
+        return None
+    high = max(rated, key=lambda vr: (vr[1].value, vr[0]))
+    low = min(rated, key=lambda vr: (vr[1].value, vr[0]))
+    a, b = high[1], low[1]
+    return Gap(metric, high[0], low[0], a.value - b.value, newcombe_interval(a, b))
+
+
 FAIRNESS_METRICS = (
     ("adverse", "Adverse outcome rate"),
     ("override", "Override rate"),
@@ -235,14 +248,10 @@ def fairness_report(
         ]
         gaps = []
         for metric, _label in FAIRNESS_METRICS:
-            rated = [v for v in values if getattr(v, metric).n >= max(min_cases, 1)]
-            if len(rated) < 2:
-                continue
-            high = max(rated, key=lambda v: (getattr(v, metric).value, v.value))
-            low = min(rated, key=lambda v: (getattr(v, metric).value, v.value))
-            a, b = getattr(high, metric), getattr(low, metric)
-            gaps.append(
-                Gap(metric, high.value, low.value, a.value - b.value, newcombe_interval(a, b))
+            gap = largest_gap(
+                metric, [(v.value, getattr(v, metric)) for v in values], min_cases=min_cases
             )
+            if gap is not None:
+                gaps.append(gap)
         reports.append(SegmentReport(system, names.get(system, system), segment, values, gaps))
     return reports
