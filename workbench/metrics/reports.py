@@ -27,23 +27,26 @@ class SystemMetrics:
     appeals_by_basis: dict = field(default_factory=dict)
     decide_hist: dict = field(default_factory=dict)
     appeal_hist: dict = field(default_factory=dict)
+    # The hybrid figures' maps (workbench.metrics.hybrid).
+    verdicts_by_queue: dict = field(default_factory=dict)
+    reviewers: dict = field(default_factory=dict)
+    rework_by: dict = field(default_factory=dict)
 
-    def add(self, counts: dict, routed_by: dict, by_basis: dict, decide: dict, appeal: dict):
+    def add(self, counts: dict, *maps: dict):
+        """Add one row's ``counts`` and its maps, in ``DAILY_MAPS`` order."""
         for name, value in counts.items():
             self.counts[name] += value
+        routed_by, by_basis, decide, appeal, by_queue, reviewers, rework_by = maps
         counts_add(self.routed_by, routed_by)
         counts_add(self.appeals_by_basis, by_basis)
         hist_add(self.decide_hist, decide)
         hist_add(self.appeal_hist, appeal)
+        counts_add(self.verdicts_by_queue, by_queue)
+        counts_add(self.reviewers, reviewers)
+        counts_add(self.rework_by, rework_by)
 
     def merge(self, other: "SystemMetrics") -> None:
-        self.add(
-            other.counts,
-            other.routed_by,
-            other.appeals_by_basis,
-            other.decide_hist,
-            other.appeal_hist,
-        )
+        self.add(other.counts, *(getattr(other, name) for name in DAILY_MAPS))
 
     @property
     def routed(self) -> int:
