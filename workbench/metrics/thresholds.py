@@ -64,7 +64,7 @@ AUDIT_THRESHOLDS: dict[str, Threshold] = {
         30, AT_MOST, 0, 3650, "90th percentile of days from filing an appeal to its decision"
     ),
     "deadline_breaches": Threshold(
-        0, AT_MOST, 0, 1_000_000, "tasks not decided by their due time (case.overdue)"
+        0, AT_MOST, 0, 100_000, "tasks not decided by their due time (case.overdue)"
     ),
     "human_share": Threshold(
         0.10,
