@@ -114,6 +114,11 @@ class Connection:
         return 100 * (self.contests + self.appeals) / self.decisions if self.decisions else None
 
     @property
+    def weight_used(self) -> int:
+        """The weight of the parts with data, of 100."""
+        return sum(part.weight for part in self.parts if part.score is not None)
+
+    @property
     def parts_used(self) -> int:
         return sum(part.score is not None for part in self.parts)
 
@@ -277,7 +282,8 @@ def _mean_text(mean: Mean, digits: int = 2) -> str:
         return "no data"
     if mean.interval is None:
         return f"{mean.value:.{digits}f} (n = 1)"
-    return f"{mean.value:.{digits}f} ({mean.low:.{digits}f}–{mean.high:.{digits}f}, n = {mean.n})"
+    low, high = f"{mean.low:.{digits}f}", f"{mean.high:.{digits}f}"
+    return f"{mean.value:.{digits}f} ({low} to {high}, n = {mean.n})"
 
 
 @dataclass

@@ -29,7 +29,8 @@ Procedural (transparent rules, a real appeal)
 - share of first decisions a person made.
 
 Interactional (treated with respect?)
-- the connection index (``connection``), with its parts beside it;
+- the connection index (``connection``), with its parts beside it; judged
+  only when parts of at least half its weight have data (else **watch**);
 - time to a human for distressed customers (p90, minutes);
 - mean rating after human decisions and after AI decisions (each answer's
   mean of its two questions, t-interval).
@@ -53,6 +54,7 @@ from workbench.metrics.stats import Mean, Rate, median, percentile
 from workbench.metrics.thresholds import (
     AT_MOST,
     AUDIT_THRESHOLDS,
+    WATCH,
     line_status,
 )
 from workbench.models import AISystem
@@ -64,6 +66,9 @@ SECTIONS = (
     (INTERACTIONAL, "Interactional justice: was the person treated with respect?"),
 )
 DAY_SECONDS = 86_400
+# The connection index is judged only with at least half its weight behind it
+# (e.g. both feedback questions); with less, its status is "watch".
+MIN_INDEX_WEIGHT = 50
 
 
 @dataclass
@@ -135,6 +140,9 @@ def justice_scorecard(
             line.threshold = trail.thresholds[name]
             line.direction = AUDIT_THRESHOLDS[name].direction
         line.status = line_status(line.value, line.threshold, line.direction, line.interval)
+    index = next(line for line in lines if line.key == "connection_index")
+    if index.value is not None and connection.total.weight_used < MIN_INDEX_WEIGHT:
+        index.status = WATCH  # too little behind it to hold or to fail
     return Scorecard(
         system=system.slug,
         name=system.name,
@@ -396,7 +404,8 @@ def _interactional(
             value=index,
             unit="index",
             n=total.parts_used,
-            detail=f"from {total.parts_used} of {len(total.parts)} parts",
+            detail=f"from {total.parts_used} of {len(total.parts)} parts "
+            f"(weight {total.weight_used} of 100)",
             cases=[(ref, ref in set(total.answered)) for ref in total.cohort],
         ),
         Line(

@@ -89,7 +89,8 @@ def test_every_line_of_the_scorecard_by_hand(db):
     # decisions = 50 per 100 -> 50. No sentiment, no distressed customer.
     # (25*56.25 + 25*68.75 + 10*66.667 + 10*50) / 70 = 4291.667 / 70 = 61.3095.
     assert index.value == pytest.approx(61.30952, abs=1e-4)
-    assert (index.n, index.detail, index.status) == (4, "from 4 of 6 parts", HOLDS)
+    assert (index.n, index.status) == (4, HOLDS)
+    assert index.detail == "from 4 of 6 parts (weight 70 of 100)"  # 25 + 25 + 10 + 10
     assert lines["time_to_human"].status == NO_DATA
     rating_human, rating_ai = lines["rating_human"], lines["rating_ai"]
     # Human: C1 (1+2)/2 = 1.5, C3 4, C4 (3+5)/2 = 4: mean 3.1667, s = 1.4434, half-width
@@ -116,6 +117,17 @@ def test_one_model_version_and_the_policys_thresholds_from_the_trail(db):
     assert (v1.line("overturn_rate").value, v1.line("overturn_rate").n) == (0.5, 2)
     assert v1.line("human_share").value == pytest.approx(2 / 3)  # C1, C3 of C1-C3
     assert v1.versions == ["v1", "v2"]
+
+
+def test_an_index_with_less_than_half_its_weight_behind_it_is_on_watch(db):
+    system = claims_trail()
+    card = justice_scorecard(system=system, start=date(2026, 11, 9), end=date(2026, 11, 9))
+    index = card.line("connection_index")
+    # 9 Nov: C4 alone, finalized by the AI; its answer comes on 15 Nov. Came back (S1 had
+    # C1 on 2 Nov): 1 of 1 -> 0; no contest or appeal that day -> 100. Weight 20:
+    # (10 * 0 + 10 * 100) / 20 = 50, under 60, but too little to fail: watch.
+    assert index.value == 50 and index.detail == "from 2 of 6 parts (weight 20 of 100)"
+    assert index.status == WATCH
 
 
 def test_an_empty_range_is_no_data_without_dividing_by_zero(db):
