@@ -77,6 +77,8 @@ def test_the_csv_has_the_same_lines_and_the_index_parts(dana):
     assert by_line["connection_index"]["value"] == "61.3095"
     assert by_line["part:listened"]["value"] == "56.2500"  # 100 * (3.25 - 1) / 4
     assert by_line["part:sentiment"]["status"] == "no data"
+    assert by_line["index:version:v1"]["n"] == "4"  # C1-C3: listened, explained, back, appeals
+    assert {"index:version:v2", "index:queue:review", "index:queue:—"} <= set(by_line)
 
 
 def test_the_cases_behind_a_line_link_to_the_compliance_case_view(dana):
@@ -159,6 +161,13 @@ def test_the_command_writes_csv_or_html_and_refuses_bad_input(db, tmp_path):
     default = StringIO()
     call_command("justice_audit", "claims-ai", stdout=default)  # the last 30 days
     assert default.getvalue().startswith(",".join(CSV_COLUMNS))
+    only_v2 = StringIO()
+    call_command("justice_audit", "claims-ai", "--from", "2026-11-02", "--to", "2026-11-15",
+                 "--model-version", "v2", stdout=only_v2)  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(only_v2.getvalue())))
+    assert {row["model_version"] for row in rows} == {"v2"}
+    # C4, C5, C6: C5's QA re-check is the only one, overridden.
+    assert next(r for r in rows if r["line"] == "qa_error_rate")["detail"] == "1 of 1"
     with pytest.raises(CommandError, match="not a date"):
         call_command("justice_audit", "claims-ai", "--from", "2/11/2026")
     with pytest.raises(CommandError, match="after"):

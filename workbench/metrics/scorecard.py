@@ -50,7 +50,8 @@ def _number(value) -> str:
 
 def scorecard_rows(card: Scorecard) -> list[list]:
     """The lines, header first, then the connection index's parts (section
-    ``connection``: the part's score 0–100, its weight in ``threshold``)."""
+    ``connection``: the part's score 0–100, its weight in ``threshold``) and
+    the index by model version and by queue (``n``: the parts it used)."""
     head = [card.system, card.model_version or "all", card.start.isoformat(), card.end.isoformat()]
     rows: list[list] = [CSV_COLUMNS]
     for line in card.lines:
@@ -86,6 +87,25 @@ def scorecard_rows(card: Scorecard) -> list[list]:
                 "no data" if part.score is None else "",
                 "",
                 part.text,
+            ]
+        )
+    groups = [("version", g) for g in card.connection.versions]
+    groups += [("queue", g) for g in card.connection.queues]
+    for kind, group in groups:
+        rows.append(
+            [
+                *head,
+                "connection",
+                f"index:{kind}:{group.label}",
+                f"Connection index, {kind} {group.label}",
+                _number(group.index),
+                "",
+                "",
+                "",
+                "",
+                "no data" if group.index is None else "",
+                group.parts_used,
+                f"from {group.parts_used} of {len(group.parts)} parts",
             ]
         )
     return rows
