@@ -376,6 +376,16 @@ class DailyRollup(models.Model):
     appeals_by_basis = models.JSONField(default=dict)
     decide_hist = models.JSONField(default=dict)  # received -> human decision
     appeal_hist = models.JSONField(default=dict)  # appeal filed -> appeal decided
+    # Hybrid AI-human figures (workbench.metrics.hybrid). By the day of the event:
+    reviewer_seconds = models.PositiveBigIntegerField(default=0)  # recorded on verdicts
+    verdicts_by_queue = models.JSONField(default=dict)  # {queue: {"agree", "override": n}}
+    # {username: {"verdicts", "agreed", "fast_agreed", "fast_seconds"}}
+    reviewers = models.JSONField(default=dict)
+    # By the day the case was received (a cohort, updated as its cases are handled):
+    touched = models.PositiveIntegerField(default=0)  # cases a person handled at least once
+    reworked = models.PositiveIntegerField(default=0)  # cases a person handled again
+    # {"escalation" | "second_review" | "appeal" | "again": handlings after the first}
+    rework_by = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

@@ -91,6 +91,12 @@ class Route:
     # whether the AI's outcome is adverse, and the case's fairness segments.
     adverse: bool = False
     segments: dict[str, str | None] = field(default_factory=dict)
+    # For the connection index, recorded in the trail: the VADER compound of
+    # the customer's latest turn (chatbot cases; None otherwise), and whether
+    # the case went to a person because of the customer's words (the rule
+    # that fired reads them: sentiment_below or text_matches).
+    sentiment: float | None = None
+    distressed: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -134,6 +140,9 @@ def route_evaluate(
             conditions=results,
             adverse=facts.outcome in policy["adverse_outcomes"],
             segments=fairness_segments(policy, facts),
+            # Computed once (Facts caches it): the rules' sentiment_below read the same.
+            sentiment=facts.sentiment if facts.kind == "chatbot_answer" else None,
+            distressed=reason == "rule" and reads_customer_words(winner["when"]),
         )
 
     if stopped:
@@ -144,6 +153,24 @@ def route_evaluate(
     if qa_sampled(system=policy["system"], external_id=external_id, rate=policy["qa_sample_rate"]):
         return route("qa_sample", "qa-sample", policy["default_queue"], "qa")
     return route("default", None, None, None)
+
+
+CUSTOMER_WORD_TESTS = frozenset({"sentiment_below", "text_matches"})
+
+
+def reads_customer_words(cond: dict) -> bool:
+    """Whether a condition tree tests the customer's words anywhere in its
+    all/any/not branches (a rule for distressed customers, DESIGN §4)."""
+    if not isinstance(cond, dict) or "field" in cond:
+        return False
+    for name, arg in cond.items():
+        if name in CUSTOMER_WORD_TESTS:
+            return True
+        if name in ("all", "any") and any(reads_customer_words(part) for part in arg):
+            return True
+        if name == "not" and reads_customer_words(arg):
+            return True
+    return False
 
 
 def fairness_segments(policy: dict, facts: Facts) -> dict[str, str | None]:

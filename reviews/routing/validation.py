@@ -11,6 +11,7 @@ import re2
 
 from reviews.wording import RULE_TEXTS, policy_wording_problems, wording_split
 from workbench.errors import Invalid
+from workbench.metrics.thresholds import audit_thresholds_resolve
 from workbench.models import Role
 
 MIN_APPEAL_WINDOW_DAYS = 184  # six months at their longest (DSA) and >= 180 days (ERISA)
@@ -58,6 +59,7 @@ POLICY_FIELDS = {
     "default_locale",
     "rules",
     "queues",
+    "audit",  # the justice audit's thresholds (workbench.metrics.thresholds)
 }
 
 
@@ -134,6 +136,7 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
     if not isinstance(external_review, str | dict):
         problems.append("external_review: must be text")
     reason_codes = _validate_reason_codes(document.get("reason_codes"), problems)
+    audit = audit_thresholds_resolve(document.get("audit"), problems)
     problems += policy_wording_problems(document)  # customer texts, per locale (reviews.wording)
 
     queues = document.get("queues", [])
@@ -208,6 +211,7 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
     normalized.setdefault("default_locale", "en")
     normalized.setdefault("rules", [])
     normalized.setdefault("queues", [])
+    normalized["audit"] = audit
     if reason_codes is not None:
         normalized["reason_codes"] = reason_codes
     return normalized

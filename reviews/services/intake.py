@@ -350,6 +350,9 @@ def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> 
         "confidence": item.confidence,
         "body_sha256": case.body_digest,
     }
+    if route.sentiment is not None:
+        # A number, not the words: the connection index's sentiment trend.
+        received["sentiment"] = route.sentiment
     # Every condition's result is on the case's route; the event names the
     # rules that matched and pins the whole route by its digest, which keeps
     # the event small (canonicalizing a large tree is the cost of an event).
@@ -364,6 +367,7 @@ def _intake_events(system: AISystem, case: Case, item: CaseIn, route: Route) -> 
         "route_sha256": json_digest(case.route),
         "adverse": route.adverse,
         "segments": route.segments,
+        "distressed": route.distressed,
     }
     if case.status == Case.Status.FINALIZED:
         routed["final_outcome"] = case.final_outcome

@@ -115,6 +115,8 @@ def policy_publish(*, document: dict, actor: Actor) -> Published:
             "rules": [rule["name"] for rule in policy_doc["rules"]],
             "appeal_window_days": policy_doc["appeal_window_days"],
             "qa_sample_rate": policy_doc["qa_sample_rate"],
+            # The justice audit reads its thresholds from here (workbench.metrics.justice).
+            "audit": policy_doc["audit"],
         },
     )
     return Published(policy, created=True)

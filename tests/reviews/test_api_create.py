@@ -271,3 +271,31 @@ def test_a_neutral_but_unsure_answer_goes_to_a_person(chat_system):
 
     assert response.status_code == 201, response.content
     assert response.json()["route"]["rule"] == "low-confidence"
+
+
+def test_the_trail_records_the_chat_sentiment_and_distress_and_no_words(db):
+    from reviews.routing import sentiment_score
+    from workbench.models import TrailEvent
+
+    system = factories.system_with_policy(factories.SUPPORT_POLICY)
+    text = "I am furious, this is the worst service ever"
+    upset = factories.ingest(system, factories.chat_payload(1, text=text))
+    calm = factories.ingest(system, factories.chat_payload(2, text="Thank you, that helps"))
+
+    def data(case, action):
+        body = TrailEvent.objects.get(case=case.reference, action=action).body
+        assert text not in body  # a number, never the words
+        return json.loads(body)["data"]
+
+    assert data(upset, "case.received")["sentiment"] == sentiment_score(text)
+    assert data(upset, "case.routed")["distressed"] is True
+    assert data(calm, "case.received")["sentiment"] > 0
+    assert data(calm, "case.routed")["distressed"] is False
+    claims = factories.system_with_policy()
+    claim = factories.ingest(claims, factories.claim_payload(1))
+    assert "sentiment" not in data(claim, "case.received")
+    assert data(claim, "case.routed")["distressed"] is False
+    published = json.loads(
+        TrailEvent.objects.filter(action="policy.published", system="claims-ai").get().body
+    )["data"]
+    assert published["audit"]["overturn_rate"] == 0.20  # the resolved thresholds

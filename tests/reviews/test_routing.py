@@ -285,3 +285,52 @@ def test_invalid_policies_name_the_problem(changes, named):
 def test_every_problem_is_listed_at_once():
     problems = problems_of(default_queue="nowhere", appeal_window_days=10, qa_sample_rate=-1)
     assert problems.count("\n") == 2
+
+
+def test_a_chat_route_carries_the_sentiment_and_whether_the_customer_was_distressed():
+    policy = validated(factories.SUPPORT_POLICY)
+    chat = {"kind": "chatbot_answer", "output": {"outcome": "answered"}}
+    upset = route(
+        policy,
+        input={"conversation": [{"role": "customer", "text": "This is awful, I hate it"}]},
+        **chat,
+    )
+    text = "This is awful, I hate it"
+    assert upset.rule == "distressed-customer" and upset.distressed
+    assert upset.sentiment == sentiment_score(text) < -0.5
+    calm = route(policy, input={"conversation": [{"role": "customer", "text": "Thanks!"}]}, **chat)
+    assert calm.rule is None and not calm.distressed and calm.sentiment > 0
+    # A rule that fires on confidence alone is not about the customer's words.
+    low = route(
+        policy,
+        confidence=0.1,
+        input={"conversation": [{"role": "customer", "text": "ok"}]},
+        **chat,
+    )
+    assert low.rule == "low-confidence" and not low.distressed
+    # Claims have no conversation: no sentiment.
+    assert route(validated()).sentiment is None
+
+
+@pytest.mark.parametrize(
+    ("when", "reads"),
+    [
+        ({"sentiment_below": -0.5}, True),
+        ({"all": [{"confidence_below": 0.9}, {"not": {"text_matches": "(?i)thanks"}}]}, True),
+        ({"any": [{"outcome_in": ["deny"]}, {"field": "metadata.x", "op": "exists"}]}, False),
+        ({"not": {"confidence_below": 0.5}}, False),
+    ],
+)
+def test_a_rule_reads_the_customers_words_anywhere_in_its_tree(when, reads):
+    from reviews.routing.evaluation import reads_customer_words
+
+    assert reads_customer_words(when) is reads
+
+
+def test_the_audit_thresholds_are_optional_with_defaults_and_checked():
+    from workbench.metrics.thresholds import audit_defaults
+
+    assert validated()["audit"] == audit_defaults()  # a §4 policy without audit: loads
+    assert validated(audit={"overturn_rate": 0.3})["audit"]["overturn_rate"] == 0.3
+    assert "audit: unknown threshold 'speed'" in problems_of(audit={"speed": 1})
+    assert "audit.qa_error_rate: a number from 0 to 1" in problems_of(audit={"qa_error_rate": 2})

@@ -159,6 +159,42 @@ ESCALATIONS_ROWS = [
     Row("compliance:dashboard", "-", "GET", COMPLIANCE_ONLY),
     Row("compliance:reviewers", "-", "GET", COMPLIANCE_ONLY),
     Row("compliance:transparency", "-", "GET", COMPLIANCE_ONLY),
+    # The justice audit scorecard (#16), its CSV, and the cases behind a line.
+    Row(
+        "compliance:audit",
+        "claims-ai",
+        "GET",
+        COMPLIANCE_ONLY,
+        kwargs=lambda w: {"slug": "claims-ai"},
+    ),
+    Row(
+        "compliance:audit",
+        "as CSV",
+        "GET",
+        COMPLIANCE_ONLY,
+        url=lambda w: "/compliance/audit/claims-ai/?format=csv",
+    ),
+    Row(
+        "compliance:audit",
+        "unknown system",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=lambda w: {"slug": "nobody"},
+    ),
+    Row(
+        "compliance:audit-cases",
+        "human_share",
+        "GET",
+        COMPLIANCE_ONLY,
+        kwargs=lambda w: {"slug": "support-bot", "line": "human_share"},
+    ),
+    Row(
+        "compliance:audit-cases",
+        "unknown line",
+        "GET",
+        web(LOGIN, 404),
+        kwargs=lambda w: {"slug": "claims-ai", "line": "nothing"},
+    ),
     Row("compliance:export", "-", "GET", COMPLIANCE_ONLY),
     Row(
         "compliance:export",

@@ -6,7 +6,12 @@ of ``reviews`` or ``escalations``:
 - ``reports``: the figures read from the rollups, fairness gaps included;
 - ``bias``: the weekly rubber-stamp report;
 - ``transparency``: the DSA Article 24 report, as CSV or HTML;
-- ``charts``: the dashboard's figures and its server-drawn charts.
+- ``charts``: the dashboard's figures and its server-drawn charts;
+- ``hybrid``: the hybrid AI-human figures, counted into the rollups;
+- the justice audit (issue #16), read from the trail itself: ``casefile``
+  (one system's cases over a range), ``connection`` (the connection index),
+  ``justice`` (the scorecard), ``thresholds`` (the policy's ``audit:`` and
+  the status rule), ``scorecard`` (rows, CSV, the printable page).
 """
 
 from workbench.metrics.bias import (

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from workbench.metrics.hybrid import Hybrid, hybrid_figures
 from workbench.metrics.reports import (
     FAIRNESS_METRICS,
     MetricsReport,
@@ -294,6 +295,8 @@ class Dashboard:
     fairness_charts: list[tuple[SegmentReport, Chart]]
     rows: list[tuple[SystemMetrics, bool]]  # (figures, is the system's total), table order
     stale: bool  # the rollups are behind (beat will catch up); the page says so
+    hybrid: Hybrid  # all systems
+    hybrid_rows: list[tuple[SystemMetrics, Hybrid]]  # per system
 
 
 def compliance_dashboard(*, start: date, end: date) -> Dashboard:
@@ -355,6 +358,8 @@ def compliance_dashboard(*, start: date, end: date) -> Dashboard:
             for m, is_total in [(s, True), *((v, False) for v in report.versions[s.system])]
         ],
         stale=run.skipped,
+        hybrid=hybrid_figures(report.total),
+        hybrid_rows=[(s, hybrid_figures(s)) for s in report.systems],
     )
 
 

@@ -27,23 +27,26 @@ class SystemMetrics:
     appeals_by_basis: dict = field(default_factory=dict)
     decide_hist: dict = field(default_factory=dict)
     appeal_hist: dict = field(default_factory=dict)
+    # The hybrid figures' maps (workbench.metrics.hybrid).
+    verdicts_by_queue: dict = field(default_factory=dict)
+    reviewers: dict = field(default_factory=dict)
+    rework_by: dict = field(default_factory=dict)
 
-    def add(self, counts: dict, routed_by: dict, by_basis: dict, decide: dict, appeal: dict):
+    def add(self, counts: dict, *maps: dict):
+        """Add one row's ``counts`` and its maps, in ``DAILY_MAPS`` order."""
         for name, value in counts.items():
             self.counts[name] += value
+        routed_by, by_basis, decide, appeal, by_queue, reviewers, rework_by = maps
         counts_add(self.routed_by, routed_by)
         counts_add(self.appeals_by_basis, by_basis)
         hist_add(self.decide_hist, decide)
         hist_add(self.appeal_hist, appeal)
+        counts_add(self.verdicts_by_queue, by_queue)
+        counts_add(self.reviewers, reviewers)
+        counts_add(self.rework_by, rework_by)
 
     def merge(self, other: "SystemMetrics") -> None:
-        self.add(
-            other.counts,
-            other.routed_by,
-            other.appeals_by_basis,
-            other.decide_hist,
-            other.appeal_hist,
-        )
+        self.add(other.counts, *(getattr(other, name) for name in DAILY_MAPS))
 
     @property
     def routed(self) -> int:
@@ -196,6 +199,19 @@ class SegmentReport:
     gaps: list[Gap]
 
 
+def largest_gap(metric: str, rates: list[tuple[str, Rate]], *, min_cases: int = 1) -> Gap | None:
+    """The gap between the highest and the lowest rate among the values with
+    at least ``min_cases`` cases, with Newcombe's interval of the
+    difference; None with fewer than two such values."""
+    rated = [(value, rate) for value, rate in rates if rate.n >= max(min_cases, 1)]
+    if len(rated) < 2:
+        return None
+    high = max(rated, key=lambda vr: (vr[1].value, vr[0]))
+    low = min(rated, key=lambda vr: (vr[1].value, vr[0]))
+    a, b = high[1], low[1]
+    return Gap(metric, high[0], low[0], a.value - b.value, newcombe_interval(a, b))
+
+
 FAIRNESS_METRICS = (
     ("adverse", "Adverse outcome rate"),
     ("override", "Override rate"),
@@ -235,14 +251,10 @@ def fairness_report(
         ]
         gaps = []
         for metric, _label in FAIRNESS_METRICS:
-            rated = [v for v in values if getattr(v, metric).n >= max(min_cases, 1)]
-            if len(rated) < 2:
-                continue
-            high = max(rated, key=lambda v: (getattr(v, metric).value, v.value))
-            low = min(rated, key=lambda v: (getattr(v, metric).value, v.value))
-            a, b = getattr(high, metric), getattr(low, metric)
-            gaps.append(
-                Gap(metric, high.value, low.value, a.value - b.value, newcombe_interval(a, b))
+            gap = largest_gap(
+                metric, [(v.value, getattr(v, metric)) for v in values], min_cases=min_cases
             )
+            if gap is not None:
+                gaps.append(gap)
         reports.append(SegmentReport(system, names.get(system, system), segment, values, gaps))
     return reports

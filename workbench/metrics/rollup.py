@@ -70,6 +70,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from workbench.metrics.hybrid import HANDLINGS, QUEUE_MOVES, hybrid_count
 from workbench.metrics.stats import counts_add, duration_bucket
 from workbench.models import (
     DailyRollup,
@@ -86,6 +87,7 @@ LAZY_MAX_EVENTS = 2_000
 COUNTED = (
     "case.received",
     "case.routed",
+    "case.reviewed",
     "case.decided",
     "case.escalated",
     "case.overdue",
@@ -110,8 +112,19 @@ DAILY_COUNTERS = (
     "appeals_overturned",
     "appeals_modified",
     "overdue",
+    "reviewer_seconds",
+    "touched",
+    "reworked",
 )
-DAILY_MAPS = ("routed_by", "appeals_by_basis", "decide_hist", "appeal_hist")
+DAILY_MAPS = (
+    "routed_by",
+    "appeals_by_basis",
+    "decide_hist",
+    "appeal_hist",
+    "verdicts_by_queue",
+    "reviewers",
+    "rework_by",
+)
 SEGMENT_COUNTERS = (
     "finalized",
     "adverse",
@@ -206,14 +219,14 @@ def _count_range(after: int, upto: int) -> int:
     events = list(
         TrailEvent.objects.filter(seq__gt=after, seq__lte=upto, action__in=COUNTED)
         .order_by("seq")
-        .values_list("at", "action", "case", "system", "body")
+        .values_list("seq", "at", "action", "case", "system", "body")
     )
     if not events:
         return 0
-    cases = _cases_from_trail({event[2] for event in events if event[2]}, upto)
+    cases = _cases_from_trail({event[3] for event in events if event[3]}, upto)
     # The filing time of each appeal decided in this batch (filed, perhaps, in
     # an earlier one), from its appeal.filed event.
-    appealed = {event[2] for event in events if event[1] == "appeal.decided"}
+    appealed = {event[3] for event in events if event[2] == "appeal.decided"}
     filed = {}
     if appealed:
         for reference, at, body in TrailEvent.objects.filter(
@@ -224,11 +237,22 @@ def _count_range(after: int, upto: int) -> int:
 
     batch = _Batch()
     counted = 0
-    for at, action, reference, system, body in events:
+    for seq, at, action, reference, system, body in events:
         case = cases.get(reference)
         if not system or case is None:
             continue  # not about one case of one system
-        _count(batch, action, json.loads(body)["data"], _moment(at), system, case, filed)
+        event = json.loads(body)
+        _count(batch, action, event["data"], _moment(at), system, case, filed)
+        hybrid_count(
+            batch.daily[(_moment(at).date(), system, case.model_version)],
+            batch.daily[(case.created_at.date(), system, case.model_version)],
+            action=action,
+            data=event["data"],
+            actor=event.get("actor") or {},
+            seq=seq,
+            handlings=case.handlings,
+            moves=case.moves,
+        )
         counted += 1
     _save(batch)
     return counted
@@ -244,21 +268,33 @@ class _CaseFacts:
     route_reason: str = ""
     adverse: bool = False  # the AI's outcome
     segments: dict = field(default_factory=dict)
+    # For the hybrid figures: a person's handlings (seq, action) and the
+    # case's moves between queues (seq, queue), up to the batch's end.
+    handlings: list = field(default_factory=list)
+    moves: list = field(default_factory=list)
 
 
 def _cases_from_trail(references: set[str], upto: int) -> dict[str, _CaseFacts]:
     cases: dict[str, _CaseFacts] = {}
     if not references:
         return cases
-    for reference, action, at, body in TrailEvent.objects.filter(
-        case__in=references, action__in=("case.received", "case.routed"), seq__lte=upto
-    ).values_list("case", "action", "at", "body"):
-        data = json.loads(body)["data"]
+    actions = {"case.received", "case.routed", *HANDLINGS, *QUEUE_MOVES}
+    for seq, reference, action, at, body in (
+        TrailEvent.objects.filter(case__in=references, action__in=actions, seq__lte=upto)
+        .order_by("seq")
+        .values_list("seq", "case", "action", "at", "body")
+    ):
+        event = json.loads(body)
+        data = event["data"]
         case = cases.setdefault(reference, _CaseFacts(reference))
+        if action in HANDLINGS and (event.get("actor") or {}).get("type") == "user":
+            case.handlings.append((seq, action))
+        if action in QUEUE_MOVES:
+            case.moves.append((seq, data.get(QUEUE_MOVES[action])))
         if action == "case.received":
             case.model_version = (data.get("model") or {}).get("version") or ""
             case.created_at = _moment(at)
-        elif not case.route_reason:  # the first route
+        elif action == "case.routed" and not case.route_reason:  # the first route
             case.route_reason = data.get("reason") or ""
             case.adverse = bool(data.get("adverse"))
             case.segments = data.get("segments") or {}

@@ -127,3 +127,121 @@ def median(values: list[float]) -> float | None:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0 < q <= 1) by the nearest rank: the
+    ceil(q * n)-th smallest value, as ``hist_quantile`` reads its buckets
+    (so p90 of 10 values is the 9th). None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
+    return ordered[rank - 1]
+
+
+# --- Means and their intervals -----------------------------------------------------------
+
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of the incomplete beta function (Lentz's
+    method, as in Numerical Recipes' ``betacf``)."""
+    tiny, eps = 1e-300, 1e-15
+    qab, qap, qam = a + b, a + 1, a - 1
+    c, d = 1.0, 1 - qab * x / qap
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        for numerator in (m * (b - m) * x / ((qam + m2) * (a + m2)), None):
+            if numerator is None:
+                numerator = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+            d = 1 + numerator * d
+            d = 1 / (d if abs(d) > tiny else tiny)
+            c = 1 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1) < eps:
+            break
+    return h
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return front * _beta_continued_fraction(a, b, x) / a
+    return 1 - front * _beta_continued_fraction(b, a, 1 - x) / b
+
+
+def student_t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * _incomplete_beta(df / 2, 0.5, df / (df + t * t))
+    return 1 - tail if t >= 0 else tail
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile (0.5 <= p < 1) of Student's t, by bisection on the
+    CDF (to 1e-12): t(0.975, 1) = 12.7062, t(0.975, 9) = 2.2622."""
+    low, high = 0.0, 1.0
+    while student_t_cdf(high, df) < p:
+        high *= 2
+    for _ in range(200):
+        middle = (low + high) / 2
+        if student_t_cdf(middle, df) < p:
+            low = middle
+        else:
+            high = middle
+        if high - low < 1e-12:
+            break
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class Mean:
+    """The mean of ``values`` with its 95% Student t-interval
+    (mean ± t(0.975, n-1) · s / √n, s the sample standard deviation), kept
+    inside ``bounds`` (a 1–5 score cannot average 5.3). With one value there
+    is a mean but no interval. For 1–5 ratings the t-interval is the usual
+    choice: the mean of bounded scores is close to normal from a few dozen
+    answers, and for fewer the interval is wide, as it should be."""
+
+    values: tuple[float, ...]
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def value(self) -> float | None:
+        return sum(self.values) / self.n if self.n else None
+
+    @property
+    def sd(self) -> float | None:
+        if self.n < 2:
+            return None
+        mean = self.value
+        return math.sqrt(sum((v - mean) ** 2 for v in self.values) / (self.n - 1))
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        if self.n < 2:
+            return None
+        half = student_t_quantile(0.975, self.n - 1) * self.sd / math.sqrt(self.n)
+        low, high = self.bounds
+        return max(low, self.value - half), min(high, self.value + half)
+
+    @property
+    def low(self) -> float | None:
+        return self.interval[0] if self.interval else None
+
+    @property
+    def high(self) -> float | None:
+        return self.interval[1] if self.interval else None
