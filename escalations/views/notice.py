@@ -114,14 +114,14 @@ def _feedback_post(request, case):
         form.add_service_error(error)
         return _feedback_answer(request, case, form=form, status=error.status)
     except FeedbackRefused as error:
-        return _feedback_answer(request, case, refused=error.message, status=error.status)
+        return _feedback_answer(request, case, feedback_refused=error.message, status=error.status)
     thanks = (
         gettext("Thank you: your answers were changed.")
         if recorded.changed
         else gettext("Thank you: your answers were recorded.")
     )
     if request.htmx:
-        return _feedback_answer(request, case, thanks=thanks)
+        return _feedback_answer(request, case, feedback_thanks=thanks)
     messages.success(request, thanks)
     return redirect(f"{request.path}#feedback")
 
