@@ -4,6 +4,7 @@ from .feedback import (
     FeedbackRefused,
     Recorded,
     feedback_invite,
+    feedback_invite_many,
     feedback_record,
 )
 from .intake import IngestResult, case_ingest, case_ingest_batch
@@ -22,6 +23,7 @@ __all__ = [
     "case_ingest",
     "case_ingest_batch",
     "feedback_invite",
+    "feedback_invite_many",
     "feedback_record",
     "policy_check",
     "policy_dry_run",

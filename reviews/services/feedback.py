@@ -222,8 +222,23 @@ def feedback_invite(*, case: Case) -> bool:
     their address is known (not erased): at most once per case and stage,
     through the outbox, in the caller's transaction. True when one was
     queued."""
+    if not policy_active(system=case.system).document.get("feedback_invite"):
+        return False
+    return _invite(case)
+
+
+def feedback_invite_many(*, system, cases: list[Case]) -> int:
+    """``feedback_invite`` for a batch of one system's cases (those final
+    among them), reading the policy once: for the cases the AI decides alone
+    at intake. Returns how many were invited."""
+    if not cases or not policy_active(system=system).document.get("feedback_invite"):
+        return 0
+    return sum(_invite(case) for case in cases)
+
+
+def _invite(case: Case) -> bool:
     stage = feedback_stage(case)
-    if stage is None or not policy_active(system=case.system).document.get("feedback_invite"):
+    if stage is None:
         return False
     subject = case.subject
     if subject.erased_at is not None or not (contact_open(subject) or {}).get("email"):

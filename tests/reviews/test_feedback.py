@@ -389,3 +389,18 @@ def test_no_address_no_invitation(db, alice):
     decided_case(system, alice, subject={"reference": "MBR-2"})
 
     assert invitations() == [] and not FeedbackInvitation.objects.exists()
+
+
+def test_cases_the_ai_decided_at_intake_can_be_invited_in_one_batch(db):
+    from reviews.services import feedback_invite_many
+
+    system = factories.system_with_policy(invite_policy())
+    approve = {"output": {"outcome": "approve"}, "confidence": 0.99, "metadata": {"amount": 10}}
+    cases = [factories.ingest(system, factories.claim_payload(n, **approve)) for n in (1, 2)]
+    cases.append(factories.ingest(system, factories.claim_payload(3)))  # to a person: not final
+    final = [case for case in cases if case.status == "finalized"]
+    assert final
+
+    assert feedback_invite_many(system=system, cases=cases) == len(final)
+    assert feedback_invite_many(system=system, cases=cases) == 0  # once
+    assert {m.payload["about"] for m in invitations()} == {f"subject:{c.subject_id}" for c in final}
