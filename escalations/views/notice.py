@@ -44,9 +44,10 @@ def _notice_rate(group, request) -> str:
 @ratelimit(key="ip", rate=_notice_rate, method=ratelimit.ALL)
 @require_http_methods(["GET", "POST"])
 def notice(request, token: str):
-    """The statement of reasons at the customer's link, and the appeal form.
-    No login: the secret token in the link is the key. Any other token gets
-    the same 404, whether or not a case exists."""
+    """The statement of reasons at the customer's link, the appeal form and,
+    once the decision is final, the two questions (``form=feedback``). No
+    login: the secret token in the link is the key. Any other token gets the
+    same 404, whether or not a case exists."""
     try:
         case = case_for_notice(token=token)
     except NotFound:

@@ -98,12 +98,16 @@ def notice_open(*, case) -> bool:
     or however concurrently it is opened. A conditional UPDATE of the empty
     timestamp decides: only its winner writes the event (the row lock is
     taken before the chain head's). True for the winner."""
+    if case.notice_opened_at is not None:
+        return False  # opened before: no write at all
+    now = timezone.now()
     with transaction.atomic():
         won = Case.objects.filter(pk=case.pk, notice_opened_at__isnull=True).update(
-            notice_opened_at=timezone.now()
+            notice_opened_at=now
         )
         if not won:
             return False
+        case.notice_opened_at = now
         outcome = case.final_outcome or case.outcome
         trail_append(
             action="notice.opened",
