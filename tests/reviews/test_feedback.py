@@ -404,3 +404,33 @@ def test_cases_the_ai_decided_at_intake_can_be_invited_in_one_batch(db):
     assert feedback_invite_many(system=system, cases=cases) == len(final)
     assert feedback_invite_many(system=system, cases=cases) == 0  # once
     assert {m.payload["about"] for m in invitations()} == {f"subject:{c.subject_id}" for c in final}
+
+
+@pytest.mark.parametrize(("listened", "explained"), [(0, 3), (3, 6)])
+def test_the_database_refuses_scores_outside_1_to_5(system, alice, listened, explained):
+    from django.db import IntegrityError, transaction
+    from django.utils import timezone
+
+    case = decided_case(system, alice)
+    row = Feedback(
+        case=case,
+        stage="decision",
+        listened=listened,
+        explained=explained,
+        decided_by="human",
+        source="notice",
+        answered_at=timezone.now(),
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        row.save()
+
+
+def test_one_answer_row_per_case_and_stage_in_the_database(system, alice):
+    from django.db import IntegrityError, transaction
+
+    case = decided_case(system, alice)
+    answer(case, 3, 3)
+    twin = Feedback.objects.values().get()
+    twin.pop("id")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Feedback.objects.create(**twin)
