@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from escalations.models import Appeal
 from escalations.services.evidence import ACCEPTED, MAX_FILE_BYTES, MAX_FILES
+from reviews.services.feedback import MARKUP, MAX_COMMENT_CHARS
 from workbench.models import AISystem, User
 from workbench.web import ServiceErrorsMixin
 
@@ -65,6 +66,89 @@ class AppealForm(ServiceErrorsMixin, forms.Form):
     @classmethod
     def fresh(cls) -> "AppealForm":
         return cls(initial={"idempotency_key": uuid.uuid4().hex})
+
+
+# The answers to the notice's two questions, in plain words (1 to 5).
+SCORE_LABELS = [
+    (1, _("Not at all")),
+    (2, _("A little")),
+    (3, _("Partly")),
+    (4, _("Mostly")),
+    (5, _("Completely")),
+]
+
+
+class BoundedTextarea(forms.Textarea):
+    """A textarea that never sends back more than ``limit`` characters: a
+    huge comment refused is not echoed whole into the page."""
+
+    def __init__(self, *args, limit: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limit = limit
+
+    def format_value(self, value):
+        value = super().format_value(value)
+        return value[: self.limit] if value else value
+
+
+class FeedbackForm(ServiceErrorsMixin, forms.Form):
+    """The customer's answers about a final decision. The service checks
+    the scores and the comment (length, no markup) and says what is wrong."""
+
+    listened = forms.TypedChoiceField(
+        label=_("Did we listen to you?"),
+        choices=SCORE_LABELS,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose an answer from 1 to 5.")},
+    )
+    explained = forms.TypedChoiceField(
+        label=_("Was the decision explained fairly?"),
+        choices=SCORE_LABELS,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose an answer from 1 to 5.")},
+    )
+    comment = forms.CharField(
+        label=_("Anything you would like to add"),
+        required=False,
+        max_length=MAX_COMMENT_CHARS,
+        widget=BoundedTextarea(
+            attrs={"rows": 4, "maxlength": MAX_COMMENT_CHARS}, limit=MAX_COMMENT_CHARS
+        ),
+    )
+
+    FIELD_OF_PATH = {"listened": "listened", "explained": "explained", "comment": "comment"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Worded per form, in the language active for this request, as the
+        # service words its refusals.
+        limit = {"count": MAX_COMMENT_CHARS}
+        comment = self.fields["comment"]
+        comment.help_text = _("Optional. Plain text, up to %(count)s characters.") % limit
+        comment.error_messages["max_length"] = (
+            _("Keep your comment under %(count)s characters.") % limit
+        )
+        for name in ("listened", "explained"):
+            self.fields[name].error_messages["invalid_choice"] = _("Choose an answer from 1 to 5.")
+
+    def clean_comment(self):
+        comment = self.cleaned_data["comment"]
+        if MARKUP.search(comment):
+            raise forms.ValidationError(_("Write your comment as plain text, without < > tags."))
+        return comment
+
+    @classmethod
+    def answered(cls, feedback, comment: str | None) -> "FeedbackForm":
+        """The form holding the answer given, to change it."""
+        return cls(
+            initial={
+                "listened": feedback.listened,
+                "explained": feedback.explained,
+                "comment": comment or "",
+            }
+        )
 
 
 class AppealDecisionForm(ServiceErrorsMixin, forms.Form):

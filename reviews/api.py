@@ -3,7 +3,7 @@
 from ninja import Query, Router, Status
 from pydantic import ValidationError
 
-from reviews.models import Case
+from reviews.models import Case, Feedback
 from reviews.schemas import (
     CASE_WEBHOOKS,
     BatchIn,
@@ -14,9 +14,11 @@ from reviews.schemas import (
     CaseIn,
     CaseOut,
     ContestIn,
+    FeedbackIn,
+    FeedbackOut,
 )
 from reviews.selectors import case_appeal_state, case_feed, case_get_for_system, case_trail
-from reviews.services import case_contest, case_ingest, case_ingest_batch
+from reviews.services import case_contest, case_ingest, case_ingest_batch, feedback_record
 from reviews.services.intake import invalid_from_validation
 from reviews.services.notices import notice_url
 from workbench.api import RATE_LIMITED, api, errors, ingest_auth
@@ -169,6 +171,53 @@ def case_contest_create(request, reference: str, payload: ContestIn):
         system=system, reference=reference, reason=payload.reason, actor=Actor.system(system.slug)
     )
     return Status(200, _created(case))
+
+
+@router.post(
+    "/{reference}/feedback",
+    response={
+        200: FeedbackOut,
+        201: FeedbackOut,
+        **errors(400, 401, 404, 409, 413, 422, 429),
+    },
+    openapi_extra=RATE_LIMITED,
+    summary="Submit the customer's answers to the two questions",
+    description="Ratings the system collected in its own channel about the final decision "
+    "of one of its cases (the first decision, or the appeal's): 201 for the first answer, "
+    "200 when it replaces an earlier one (within 14 days of the first). 409 with code "
+    "`not_final` while the case is being decided or appealed, `too_late` after 14 days, "
+    "`subject_erased` once the customer's data was erased; 422 with the field paths for a "
+    "score outside 1 to 5 or a comment over 2,000 characters or with markup.",
+)
+def case_feedback_create(request, reference: str, payload: FeedbackIn):
+    system = request.auth.system
+    case = case_get_for_system(system=system, reference=reference)
+    recorded = feedback_record(
+        case=case,
+        listened=payload.listened,
+        explained=payload.explained,
+        comment=payload.comment,
+        source=Feedback.Source.SYSTEM,
+        channel=payload.channel,
+        actor=Actor.system(system.slug),
+    )
+    feedback = recorded.feedback
+    return Status(
+        200 if recorded.changed else 201,
+        {
+            "reference": case.reference,
+            "stage": feedback.stage,
+            "listened": feedback.listened,
+            "explained": feedback.explained,
+            "comment_sha256": feedback.comment.sha256 if feedback.comment else None,
+            "decided_by": feedback.decided_by,
+            "source": feedback.source,
+            "channel": feedback.channel or None,
+            "answered_at": feedback.answered_at.isoformat(),
+            "changed_at": feedback.changed_at.isoformat() if feedback.changed_at else None,
+            "changed": recorded.changed,
+        },
+    )
 
 
 _WEBHOOK_SUMMARIES = {

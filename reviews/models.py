@@ -163,6 +163,9 @@ class Case(models.Model):
     notice_token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
+    # The first time the customer opened their notice link (``notice_open``):
+    # set once, by whoever wins the conditional UPDATE.
+    notice_opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -393,3 +396,65 @@ class Decision(models.Model):
 
     def __str__(self):
         return f"{self.verdict} on {self.case_id}"
+
+
+class Feedback(models.Model):
+    """The customer's answer to the notice's two questions about one final
+    decision of a case (the first decision, or the appeal's): the latest
+    scores, 1 to 5. A changed answer updates the row; the trail keeps every
+    answer (``case.feedback``). The comment is the customer's text, sealed
+    like any other (``SubjectText``, DESIGN §7): erasure empties it and
+    leaves the scores."""
+
+    class Stage(models.TextChoices):
+        DECISION = "decision"
+        APPEAL = "appeal"
+
+    class Source(models.TextChoices):
+        NOTICE = "notice"  # the customer answered on their notice page
+        SYSTEM = "system"  # the AI system collected it in its own channel (API)
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="feedback")
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    listened = models.PositiveSmallIntegerField()  # "Did we listen to you?"
+    explained = models.PositiveSmallIntegerField()  # "Was the decision explained fairly?"
+    decided_by = models.CharField(max_length=8, choices=Case.DecidedBy.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    channel = models.CharField(max_length=40, blank=True)
+    comment = models.OneToOneField(
+        SubjectText, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    answered_at = models.DateTimeField()  # the first answer: the change window runs from it
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.UniqueConstraint(fields=["case", "stage"], name="feedback_one_per_case_stage"),
+            models.CheckConstraint(
+                condition=Q(listened__gte=1) & Q(listened__lte=5), name="feedback_listened_1_5"
+            ),
+            models.CheckConstraint(
+                condition=Q(explained__gte=1) & Q(explained__lte=5), name="feedback_explained_1_5"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.stage} feedback on {self.case_id}"
+
+
+class FeedbackInvitation(models.Model):
+    """The customer was emailed an invitation to answer (the policy's
+    ``feedback_invite``): at most one per case and stage."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="feedback_invitations")
+    stage = models.CharField(max_length=16, choices=Feedback.Stage.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "stage"], name="feedback_invitation_once")
+        ]
+
+    def __str__(self):
+        return f"{self.stage} invitation for {self.case_id}"

@@ -186,6 +186,46 @@ class ContestIn(Strict):
     reason: str = Field(min_length=1, max_length=5000)
 
 
+class FeedbackIn(Strict):
+    """The customer's answers, collected by the AI system in its own channel."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"listened": 4, "explained": 3, "comment": "Quick answer, thanks.",
+                          "channel": "chat-survey"}]
+        }
+    )  # fmt: skip
+
+    listened: int = Field(ge=1, le=5, description='"Did we listen to you?" 1 (not at all) to 5.')
+    explained: int = Field(
+        ge=1, le=5, description='"Was the decision explained fairly?" 1 (not at all) to 5.'
+    )
+    comment: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The customer's own words, plain text (no markup); kept sealed.",
+    )
+    channel: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9_-]{1,40}$",
+        description="Where the system asked, e.g. chat-survey, ivr, email.",
+    )
+
+
+class FeedbackOut(Schema):
+    reference: str
+    stage: Literal["decision", "appeal"]
+    listened: int
+    explained: int
+    comment_sha256: str | None
+    decided_by: Literal["ai", "human"]
+    source: Literal["notice", "system"]
+    channel: str | None
+    answered_at: str = Field(description="The first answer (UTC); it can be changed for 14 days.")
+    changed_at: str | None
+    changed: bool = Field(description="Whether this replaced an earlier answer.")
+
+
 class CaseOut(Schema):
     id: str
     reference: str

@@ -3,7 +3,8 @@
 The zip holds ``subject.json`` (the subject, their contact details while not
 erased, each case with what the AI saw (the customer's own chat turns
 included) and said, why it was routed, why it was contested, every decision
-and appeal with its reasons and the customer's own statement),
+and appeal with its reasons and the customer's own statement, and their
+answers to the notice's two questions with their comments),
 ``evidence/`` (the files the customer sent), and ``trail-bundle.zip``: the
 trail events of those cases as a filtered bundle that verifies offline
 (docs/bundle.md), so the subject can check that the record is the record.
@@ -20,10 +21,10 @@ from escalations.models import Appeal
 from escalations.selectors import subject_by_reference
 from escalations.services.appeals import appeal_statement
 from escalations.services.evidence import evidence_read
-from reviews.models import Case, Decision
+from reviews.models import Case, Decision, Feedback
 from reviews.selectors import case_contests, case_input_opened
 from reviews.services.notices import notice_url
-from reviews.services.subjects import contact_open
+from reviews.services.subjects import contact_open, subject_text_open
 from workbench.services.export import ExportFilters, export_plan, trail_bundle
 from workbench.services.trail import Actor, format_at, trail_append
 
@@ -54,7 +55,22 @@ def subject_access_export(
         .prefetch_related("evidence")
         .order_by("case__created_at", "number")
     )
-    by_case: dict = {case.pk: {"decisions": [], "appeals": []} for case in cases}
+    by_case: dict = {case.pk: {"decisions": [], "appeals": [], "feedback": []} for case in cases}
+    answers = Feedback.objects.filter(case__in=cases).select_related("comment")
+    for answer in answers.order_by("answered_at"):
+        # Their answers to the notice's two questions, with their own words.
+        comment = answer.comment
+        by_case[answer.case_id]["feedback"].append(
+            {
+                "stage": answer.stage,
+                "listened": answer.listened,
+                "explained": answer.explained,
+                "comment": subject_text_open(comment, subject=subject) if comment else None,
+                "source": answer.source,
+                "answered_at": format_at(answer.answered_at),
+                "changed_at": format_at(answer.changed_at) if answer.changed_at else None,
+            }
+        )
     for decision in decisions.order_by("created_at"):
         by_case[decision.case_id]["decisions"].append(
             {

@@ -26,6 +26,7 @@ from escalations.services.evidence import evidence_check, evidence_discard, evid
 from reviews.models import Case, ReviewTask, Subject
 from reviews.services.assignment import TaskError, task_locked_for
 from reviews.services.decisions import case_outcome_payload
+from reviews.services.feedback import feedback_invite
 from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.subjects import subject_open, subject_seal
@@ -375,6 +376,7 @@ def appeal_decide(
         )
 
     customer_email(case=case, topic="appeal.decided", compose=decided)
+    feedback_invite(case=case)  # when the policy asks for it
     return appeal
 
 

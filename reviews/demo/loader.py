@@ -283,7 +283,11 @@ def _members(rng: random.Random, count: int, *, prefix: str, with_contact: float
     numbers = rng.sample(range(10000, 100000), count)
     members = []
     for number in numbers:
-        member = {"reference": f"{prefix}-{number}", "locale": "en"}
+        # One customer in five reads Spanish (their notices, emails and the
+        # questions after a decision): chosen by number, not by ``rng``, so
+        # that the rest of the demo data stays as it was.
+        locale = "es" if number % 5 == 0 else "en"
+        member = {"reference": f"{prefix}-{number}", "locale": locale}
         if rng.random() < with_contact:
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             member["name"] = f"{first} {last}"

@@ -57,6 +57,7 @@ POLICY_FIELDS = {
     "reason_codes",
     "external_review",
     "default_locale",
+    "feedback_invite",
     "rules",
     "queues",
     "audit",  # the justice audit's thresholds (workbench.metrics.thresholds)
@@ -135,6 +136,8 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
     external_review = document.get("external_review", "")
     if not isinstance(external_review, str | dict):
         problems.append("external_review: must be text")
+    if not isinstance(document.get("feedback_invite", False), bool):
+        problems.append("feedback_invite: must be true or false")
     reason_codes = _validate_reason_codes(document.get("reason_codes"), problems)
     audit = audit_thresholds_resolve(document.get("audit"), problems)
     problems += policy_wording_problems(document)  # customer texts, per locale (reviews.wording)
@@ -209,6 +212,8 @@ def policy_validate(document: Any, *, existing_queues: dict[str, str], roles: se
     normalized.setdefault("fairness_segments", [])
     normalized.setdefault("external_review", "")
     normalized.setdefault("default_locale", "en")
+    # Ask the customer, by email, to rate a final decision (reviews.services.feedback).
+    normalized.setdefault("feedback_invite", False)
     normalized.setdefault("rules", [])
     normalized.setdefault("queues", [])
     normalized["audit"] = audit

@@ -5,6 +5,7 @@
 - ``queues``: the reviewer's queues, the tasks held, who may open a case;
 - ``choices``: the Outcome and Reason choices of the decision form;
 - ``blind``: what a blind reviewer may see before committing;
+- ``feedback``: the customer's answers to the notice's questions;
 - ``explained``: the route explained and the case's history, for people.
 
 (The supervisor's board is ``escalations.selectors.board``.)
@@ -30,6 +31,12 @@ from reviews.selectors.choices import (
     case_reason_choices,
 )
 from reviews.selectors.explained import RouteView, case_timeline, route_explained
+from reviews.selectors.feedback import (
+    FeedbackState,
+    feedback_change_until,
+    feedback_for_notice,
+    feedback_stage,
+)
 from reviews.selectors.queues import (
     ACTIVE_TASK,
     CaseForReviewer,
@@ -47,6 +54,7 @@ __all__ = [
     "OTHER_REASON",
     "CaseForReviewer",
     "Contest",
+    "FeedbackState",
     "ReasonChoices",
     "RouteView",
     "case_appeal_state",
@@ -61,6 +69,9 @@ __all__ = [
     "case_reason_choices",
     "case_timeline",
     "case_trail",
+    "feedback_change_until",
+    "feedback_for_notice",
+    "feedback_stage",
     "policy_active",
     "queues_overview",
     "reason_codes_for",

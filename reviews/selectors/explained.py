@@ -165,6 +165,8 @@ ACTION_LABELS = {
     "appeal.filed": "Appeal filed by the customer",
     "appeal.statement_opened": "Customer's statement opened",
     "appeal.decided": "Appeal decided",
+    "notice.opened": "Notice opened by the customer",
+    "case.feedback": "The customer answered the notice's two questions",
 }
 
 

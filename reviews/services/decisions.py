@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from reviews.models import Case, Decision, Queue, ReasonCode, ReviewTask
 from reviews.selectors import BLIND_VIEW, FULL_VIEW
 from reviews.services.assignment import TaskError, task_locked_for
+from reviews.services.feedback import feedback_invite
 from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.reason_codes import reason_code_problem
 from reviews.services.webhooks import case_webhook
@@ -260,6 +261,7 @@ def _apply(task: ReviewTask, case: Case, record: Decision, user: User) -> None:
         system=case.system, topic="case.finalized", payload=case_outcome_payload(case, record)
     )
     _customer_told(case)
+    feedback_invite(case=case)  # when the policy asks for it
 
 
 def _customer_told(case: Case) -> None:

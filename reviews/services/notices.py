@@ -14,11 +14,14 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import pgettext
 
+from reviews.models import Case
 from workbench.services.outbox import outbox_enqueue
+from workbench.services.trail import Actor, trail_append
 
 logger = logging.getLogger(__name__)
 
@@ -87,3 +90,30 @@ def customer_email(*, case, topic: str, compose: Callable[[], tuple[str, str]]):
         destination=email,
         payload={"subject": str(title), "body": str(body), "about": f"subject:{subject.pk}"},
     )
+
+
+def notice_open(*, case) -> bool:
+    """The customer opened their notice link: the first time, record it on
+    the case and in the trail (``notice.opened``), once, however many times
+    or however concurrently it is opened. A conditional UPDATE of the empty
+    timestamp decides: only its winner writes the event (the row lock is
+    taken before the chain head's). True for the winner."""
+    if case.notice_opened_at is not None:
+        return False  # opened before: no write at all
+    now = timezone.now()
+    with transaction.atomic():
+        won = Case.objects.filter(pk=case.pk, notice_opened_at__isnull=True).update(
+            notice_opened_at=now
+        )
+        if not won:
+            return False
+        case.notice_opened_at = now
+        outcome = case.final_outcome or case.outcome
+        trail_append(
+            action="notice.opened",
+            actor=Actor.customer(case.subject.reference),
+            case=case.reference,
+            system=case.system.slug,
+            data={"adverse": case.policy.is_adverse(outcome)},
+        )
+    return True

@@ -108,6 +108,26 @@ def test_the_answers_of_a_case_s_life_conform(api_keys):
     assert contested.status_code == 200
     detail = call(api_keys, "GET", "/cases/{reference}", path_parameters=at)
     assert [event["action"] for event in detail.json()["trail"]][-1] == "case.contested"
+    # Contested: being decided again, so not final (409); a final one takes it (201).
+    rating = {"listened": 4, "explained": 3, "comment": "Clear enough.", "channel": "chat"}
+    feedback = "/cases/{reference}/feedback"
+    assert call(api_keys, "POST", feedback, path_parameters=at, body=rating).status_code == 409
+    final = call(
+        api_keys,
+        "POST",
+        "/cases",
+        body=factories.claim_payload(
+            9, output={"outcome": "approve"}, confidence=0.99, metadata={"amount": 10}
+        ),
+    )
+    assert final.json()["status"] == "finalized"
+    at_final = {"reference": final.json()["reference"]}
+    rated = call(api_keys, "POST", feedback, path_parameters=at_final, body=rating)
+    assert rated.status_code == 201
+    rating["listened"] = 5
+    assert (
+        call(api_keys, "POST", feedback, path_parameters=at_final, body=rating).status_code == 200
+    )
 
     batch = call(
         api_keys,

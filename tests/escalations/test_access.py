@@ -86,3 +86,24 @@ def test_a_chat_customer_gets_their_own_turns_and_why_they_contested(chat_system
         {"role": "customer", "text": "Where is my parcel 4711?"}
     ]
     assert [contest["reason"] for contest in only["contested"]] == [reason]
+
+
+def test_the_customers_answers_to_the_two_questions_are_in_their_export(system, alice, dana):
+    from reviews.services import feedback_record
+    from workbench.services import Actor
+
+    case = decided_case(system, alice)
+    feedback_record(
+        case=case,
+        listened=2,
+        explained=4,
+        comment="Nobody asked me.",
+        source="notice",
+        actor=Actor.customer(case.subject.reference),
+    )
+
+    response = client_for(dana).post("/subjects/access/", {"reference": case.subject.reference})
+    (only,) = json.loads(subject_zip(response).read("subject.json"))["cases"]
+    [answer] = only["feedback"]
+    assert (answer["stage"], answer["listened"], answer["explained"]) == ("decision", 2, 4)
+    assert answer["comment"] == "Nobody asked me." and answer["source"] == "notice"

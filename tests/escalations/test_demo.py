@@ -37,3 +37,33 @@ def test_the_demo_has_appeals_for_the_appeal_reviewer_and_customer_links(db):
     assert decider.username in {"rev.alice", "rev.bob"}
     assert decider in task.excluded.all()
     assert trail_verify().ok
+
+
+def test_demo_customers_open_their_notices_and_answer_the_two_questions(db):
+    """Issue 16: the justice audit has data in the first minute."""
+    import json
+    from collections import Counter
+
+    from reviews.models import Feedback
+    from workbench.models import TrailEvent
+
+    out = StringIO()
+    call_command("load_demo", "--cases", "300", stdout=out)
+
+    answers = [
+        json.loads(body)
+        for body in TrailEvent.objects.filter(action="case.feedback").values_list("body", flat=True)
+    ]
+    by_decider = Counter(answer["data"]["decided_by"] for answer in answers)
+    assert by_decider["human"] >= 5 and by_decider["ai"] >= 5
+    assert len({answer["data"]["listened"] for answer in answers}) >= 3  # varied
+    assert any(answer["data"]["comment_sha256"] for answer in answers)
+    feedback = Feedback.objects.select_related("case__subject", "case__system")
+    assert {f.case.subject.locale for f in feedback} == {"en", "es"}
+    assert {f.case.system.slug for f in feedback} == {"claims-ai", "support-bot"}
+    opened = Counter(
+        TrailEvent.objects.filter(action="notice.opened").values_list("case", flat=True)
+    )
+    assert len(opened) >= 20 and set(opened.values()) == {1}
+    assert "answered the two questions" in out.getvalue()
+    assert trail_verify().ok

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from escalations.models import Appeal
 from escalations.services import appeal_decide, appeal_statement_open
-from reviews.models import Case, SubjectText
+from reviews.models import Case, Feedback, SubjectText
 from reviews.routing import qa_sampled
 from reviews.services.assignment import task_claim_next
 from reviews.services.decisions import DecisionInput, decision_record
@@ -52,6 +52,8 @@ CUSTOMER = {
     "statement": "Pellucidorne",
     "evidence content": "Larkspurnacle",
     "evidence name": "larkspurquine",
+    "feedback comment": "Vexillumbright",
+    "feedback via the system": "Grimthornelle",
 }
 # What the AI system (or the organisation's agent) wrote: it stays.
 AI_WROTE = {
@@ -197,6 +199,19 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
         reasons="The letter does not change the plan's rule.",
         idempotency_key=uuid.uuid4().hex,
     )
+    # The customer answers the notice's two questions about the appeal's
+    # decision, with a comment (issue 16).
+    answered = customer.post(
+        notice,
+        {
+            "form": "feedback",
+            "listened": "2",
+            "explained": "3",
+            "comment": f"{CUSTOMER['feedback comment']} felt unheard.",
+        },
+    )
+    assert answered.status_code == 302
+    assert CUSTOMER["feedback comment"] in page(customer, notice)
 
     # 2. An approval the AI made alone, contested for the customer, then
     # decided by a person.
@@ -267,6 +282,9 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
     results = post(chats_api, "/api/v1/cases/batch", {"cases": batch})["results"]
     assert [item["status"] for item in results] == [201, 201]
     assert CUSTOMER["first turn"] in page(Client(), f"/notice/{notice_token(alone['reference'])}/")
+    # The chat system relays the customer's rating of the person's answer.
+    rating = {"listened": 5, "explained": 4, "comment": f"{CUSTOMER['feedback via the system']}!"}
+    post(chats_api, f"/api/v1/cases/{alone['reference']}/feedback", rating)
 
     # Emails still pending (the services run has no worker) bounce, naming
     # the address in their delivery error.
@@ -278,7 +296,7 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
     # copies made for sending, and the evidence file's name, are plain.
     before = found_in(database_bytes(), CUSTOMER)
     assert set(before) <= {"email", "evidence name"}, before
-    assert SubjectText.objects.filter(subject__reference=REFERENCE).count() == 4
+    assert SubjectText.objects.filter(subject__reference=REFERENCE).count() == 6
 
     # Erasure, once no appeal window is open any more.
     cases = list(Case.objects.filter(subject__reference=REFERENCE))
@@ -326,4 +344,7 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
             "body", flat=True
         )
     ]
-    assert sorted((data["texts"], data["appeals"]) for data in erased) == [(1, 1), (3, 0)]
+    assert sorted((data["texts"], data["appeals"]) for data in erased) == [(2, 1), (4, 0)]
+    # The answers' scores stay (no personal data in them); their words are gone.
+    assert sorted(Feedback.objects.values_list("listened", "explained")) == [(2, 3), (5, 4)]
+    assert not SubjectText.objects.filter(kind="feedback", sealed__isnull=False).exists()

@@ -69,6 +69,8 @@ def test_every_case_endpoint_needs_a_key(api_client):
 
     assert anonymous.get(f"{CASES}/{reference}").status_code == 401
     assert post(anonymous, {"reason": "wrong"}, f"{CASES}/{reference}/contest").status_code == 401
+    feedback = {"listened": 1, "explained": 1}
+    assert post(anonymous, feedback, f"{CASES}/{reference}/feedback").status_code == 401
     assert (
         post(anonymous, {"cases": [factories.claim_payload(21)]}, f"{CASES}/batch").status_code
         == 401
@@ -91,6 +93,7 @@ def test_openapi_document_lists_the_case_paths(db):
         "/api/v1/cases/batch",
         "/api/v1/cases/{reference}",
         "/api/v1/cases/{reference}/contest",
+        "/api/v1/cases/{reference}/feedback",
     ):
         assert path in paths
     assert {"200", "201", "409", "422"} <= set(paths["/api/v1/cases"]["post"]["responses"])

@@ -115,4 +115,20 @@ API_ROWS = [
         kwargs=ref("case_b"),
         data=lambda w: {"reason": "The member called to dispute it."},
     ),
+    Row(
+        "api:case_feedback_create",
+        "case_decided",
+        "POST",
+        api_expect(401, key_a=201),
+        kwargs=ref("case_decided"),
+        data=lambda w: {"listened": 4, "explained": 3},
+    ),
+    Row(
+        "api:case_feedback_create",
+        "case_b of system B",
+        "POST",
+        api_expect(401, key_a=404),
+        kwargs=ref("case_b"),
+        data=lambda w: {"listened": 4, "explained": 3},
+    ),
 ]

@@ -128,6 +128,13 @@ def test_a_key_of_system_a_cannot_contest_or_read_system_b_by_any_reference(worl
         )
         assert contested.status_code == 404
         assert world.case_b.external_id not in contested.content.decode()
+        rated = client.post(
+            f"/api/v1/cases/{reference}/feedback",
+            {"listened": 1, "explained": 1},
+            content_type="application/json",
+        )
+        assert rated.status_code == 404
+        assert world.case_b.external_id not in rated.content.decode()
 
     assert TrailEvent.objects.filter(case=world.case_b.reference).count() == before
 

@@ -282,6 +282,9 @@ WEBHOOK_SECRET_GRACE_HOURS = env.int("WEBHOOK_SECRET_GRACE_HOURS", default=24)
 NOTICE_RATE_GET = env("NOTICE_RATE_GET", default="60/m")
 NOTICE_RATE_POST = env("NOTICE_RATE_POST", default="10/m")
 RATELIMIT_VIEW = "escalations.views.notice.rate_limited"
+# How long a customer may change their answers to the notice's two questions
+# ("Did we listen to you?", "Was the decision explained fairly?"), from the first.
+FEEDBACK_CHANGE_DAYS = env.int("FEEDBACK_CHANGE_DAYS", default=14)
 
 # Who may read /metrics (the Prometheus scraper): a list of client addresses.
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])

@@ -57,8 +57,13 @@ class Command(BaseCommand):
             write(f"  {slug}: {', '.join(members) or '-'} ({', '.join(queues)})")
         write("")
         write(
-            f"the demo reviewers decided {len(work.decided)} claims; "
+            f"the demo reviewers decided {len(work.decided)} claims and chats; "
             f"{len(work.appealed)} are appealed (queue 'appeals', for appeal.carol)"
+        )
+        write(
+            f"customers opened {work.opened} notices and answered the two questions "
+            f"{work.answered.get('human', 0)} times after a person's decision, "
+            f"{work.answered.get('ai', 0)} after the AI's"
         )
         links = work.notice_links()
         if links:
