@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from reviews.models import Case, Feedback, FeedbackInvitation, Subject, SubjectText
+from reviews.models import Case, Feedback, FeedbackInvitation, Policy, Subject, SubjectText
 from reviews.selectors import feedback_change_until, feedback_stage, policy_active
 from reviews.services.notices import customer_date, customer_email, notice_url
 from reviews.services.subjects import (
@@ -227,11 +227,13 @@ def feedback_invite(*, case: Case) -> bool:
     return _invite(case)
 
 
-def feedback_invite_many(*, system, cases: list[Case]) -> int:
+def feedback_invite_many(*, system, cases: list[Case], policy: Policy | None = None) -> int:
     """``feedback_invite`` for a batch of one system's cases (those final
-    among them), reading the policy once: for the cases the AI decides alone
-    at intake. Returns how many were invited."""
-    if not cases or not policy_active(system=system).document.get("feedback_invite"):
+    among them), reading the policy once (or taking the one intake routed
+    them by): for the cases the AI decides alone at intake. Returns how many
+    were invited."""
+    policy = policy or policy_active(system=system)
+    if not cases or not policy.document.get("feedback_invite"):
         return 0
     return sum(_invite(case) for case in cases)
 

@@ -24,6 +24,7 @@ from reviews.services.subjects import (
     subject_key_new,
     subject_text_seal,
 )
+from reviews.services.feedback import feedback_invite_many
 from reviews.services.webhooks import cases_routed_webhooks
 from workbench.db import bulk_insert
 from workbench.errors import Conflict, Invalid, WorkbenchError
@@ -289,6 +290,7 @@ def _store(
         ]
     )  # an erased subject's words are not kept: there is no key to seal them with
     cases_routed_webhooks(system=system, cases=[case for _, case, _ in built])
+    feedback_invite_many(system=system, cases=[case for _, case, _ in built], policy=policy)
     trail_append_many(trail)  # last: the chain head stays locked until commit
     done += [(entry.index, IngestResult(201, case=case)) for entry, case, _ in built]
     return done
