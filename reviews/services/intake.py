@@ -14,6 +14,7 @@ from reviews.models import Case, Policy, Queue, ReviewTask, Subject, SubjectText
 from reviews.routing import Facts, Route, route_evaluate
 from reviews.schemas import CaseIn
 from reviews.selectors import policy_active
+from reviews.services.feedback import feedback_invite_many
 from reviews.services.notices import notice_token, notice_token_hash
 from reviews.services.subjects import (
     SubjectErased,
@@ -24,7 +25,6 @@ from reviews.services.subjects import (
     subject_key_new,
     subject_text_seal,
 )
-from reviews.services.feedback import feedback_invite_many
 from reviews.services.webhooks import cases_routed_webhooks
 from workbench.db import bulk_insert
 from workbench.errors import Conflict, Invalid, WorkbenchError
