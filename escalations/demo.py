@@ -154,7 +154,7 @@ class DemoWork:
         ]
         by_ai = (
             Case.objects.filter(system__slug=CLAIMS.slug, decided_by=Case.DecidedBy.AI)
-            .order_by("created_at")
+            .order_by("external_id")
             .values_list("reference", flat=True)
             .first()
         )
@@ -283,7 +283,7 @@ def _chat_appeals_file(work: DemoWork) -> None:
         reference__in=work.decided,
         status=Case.Status.FINALIZED,
         final_outcome="refused",
-    ).order_by("created_at")
+    ).order_by("external_id")
     for n, case in enumerate(refused[: len(CHAT_STATEMENTS)]):
         _appeal(work, case, CHAT_STATEMENTS[n])
 
@@ -300,7 +300,7 @@ def demo_contests_load(work: DemoWork) -> DemoWork:
         reviewers = list(User.objects.filter(username__in=teams[slug]).order_by("pk"))
         alone = Case.objects.filter(
             system=system, status=Case.Status.FINALIZED, decided_by=Case.DecidedBy.AI
-        ).order_by("created_at")
+        ).order_by("external_id")
         picked = [case for case in alone if _worth_contesting(slug, case)][: len(reasons)]
         for n, (case, reason) in enumerate(zip(picked, reasons, strict=False)):
             case = case_contest(
@@ -388,13 +388,18 @@ def demo_feedback_load(work: DemoWork, *, seed: int = 16) -> DemoWork:
     People decided by a person feel a little more listened to: the audit's
     "ratings after human vs AI decisions" has something to compare."""
     rng = random.Random(seed)
-    final = Case.objects.filter(status=Case.Status.FINALIZED).select_related(
-        "subject", "system", "policy"
+    # In the demo's own order (its external ids): the same answers every time.
+    final = (
+        Case.objects.filter(status=Case.Status.FINALIZED)
+        .select_related("subject", "system", "policy")
+        .order_by("external_id")
     )
     human = [case for case in final if case.decided_by == Case.DecidedBy.HUMAN]
-    ai = [case for case in final.order_by("created_at") if case.decided_by == Case.DecidedBy.AI]
-    appealed = Case.objects.filter(reference__in=work.appealed).select_related(
-        "subject", "system", "policy"
+    ai = [case for case in final if case.decided_by == Case.DecidedBy.AI]
+    appealed = (
+        Case.objects.filter(reference__in=work.appealed)
+        .select_related("subject", "system", "policy")
+        .order_by("external_id")
     )
     opened = [c for c in human if rng.random() < 0.85] + [c for c in ai if rng.random() < 0.35]
     opened += list(appealed)  # whoever appeals has read the notice
