@@ -1,4 +1,5 @@
 import time
+from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -10,8 +11,9 @@ from workbench.errors import WorkbenchError
 class Command(BaseCommand):
     help = (
         "Load the demo: two AI systems with their policies and queues, one user per "
-        "role and a few hundred cases, some decided by the demo reviewers and appealed by "
-        "their customers. Does nothing when the demo is loaded already."
+        "role and a few hundred cases, some decided by the demo reviewers, contested by "
+        "their AI system or appealed by their customers, and some appeals decided. Does "
+        "nothing when the demo is loaded already."
     )
 
     def add_arguments(self, parser):
@@ -56,9 +58,16 @@ class Command(BaseCommand):
         for slug, (queues, members) in summary.teams.items():
             write(f"  {slug}: {', '.join(members) or '-'} ({', '.join(queues)})")
         write("")
+        outcomes = Counter(work.appeals_decided.values())
         write(
             f"the demo reviewers decided {len(work.decided)} claims and chats; "
-            f"{len(work.appealed)} are appealed (queue 'appeals', for appeal.carol)"
+            f"{len(work.appealed)} are appealed: appeal.carol decided {len(work.appeals_decided)} "
+            f"({', '.join(f'{n} {o}' for o, n in sorted(outcomes.items())) or 'none'}), "
+            f"{len(work.appeals_open)} wait for her (queues 'appeals' and 'chat-appeals')"
+        )
+        write(
+            f"the AI systems contested {len(work.contested)} decisions they made alone, "
+            "for their customers; the systems' reviewers took them up"
         )
         write(
             f"customers opened {work.opened} notices and answered the two questions "
