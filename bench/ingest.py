@@ -20,13 +20,17 @@ What it does, all on loopback, in one run:
    (validation, routing, subjects, review tasks and the hash-chained trail
    all included) and reports cases/s;
 4. single: 8 threads, each with its own ``requests.Session``, POST ``--single``
-   cases one at a time to /api/v1/cases; p50/p95/p99 latency and req/s;
+   cases one at a time to /api/v1/cases; p50/p95/p99 latency and req/s; then
+   300 more from one client;
 5. the physical limit: PostgreSQL ``COPY`` (psycopg3 ``cursor.copy()``) of the
    very rows the first batch phase stored, into ``LIKE reviews_case INCLUDING
    ALL`` (same columns and indexes, logged), rows/s; and the full footprint of
    a case (case + 2 trail events + review task + subject rows) the same way;
 6. checks the case count and runs ``manage.py trail_verify``;
-7. stops gunicorn and drops the database, whatever happened.
+7. stops gunicorn and drops the database, whatever happened;
+8. with ``--peer`` (Label Studio's virtualenv, ``bench/labelstudio.py``): the
+   peer imports the same items, batch phases and single items, on the same
+   PostgreSQL, after Workbench's servers have stopped; the ratios are printed.
 """
 
 import itertools
@@ -58,10 +62,15 @@ from bench.harness import (
     results_dir,
     scratch_database,
     shown,
-    table,
     write_results,
 )
 from bench.ingest_copy import measure_copy
+from bench.ingest_report import (
+    TARGET_OVER_PEER,
+    TARGET_SCALING,
+    TARGET_SINGLE_P95_MS,
+    report,
+)
 from bench.payloads import Payloads
 from bench.processes import (
     MANAGE,
@@ -80,8 +89,7 @@ from bench.processes import (
 BATCH_SIZE = 1000
 SINGLE_CLIENTS = 8
 
-TARGET_BATCH = 3000.0  # cases/s
-TARGET_SINGLE_P95_MS = 25.0
+SINGLE_ALONE = 300  # single-case requests from 1 client
 
 
 # --- Load ---------------------------------------------------------------------------
@@ -229,6 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", 14)))
     parser.add_argument("--keep", action="store_true", help="keep the database (debugging)")
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        default=os.environ.get("BENCH_LABELSTUDIO_VENV") or None,
+        help="Label Studio's virtualenv: measure its import of the same items "
+        "(bench/labelstudio.py; default $BENCH_LABELSTUDIO_VENV)",
+    )
     args = parse(parser, argv)
     args.client_counts = client_counts = [int(c) for c in args.clients.split(",")]
 
@@ -246,23 +261,25 @@ def main(argv: list[str] | None = None) -> int:
     # Payloads are built and encoded up front, so the timed phases only send them.
     total_batch = args.cases * len(client_counts)
     payloads = Payloads(members=max(500, int((total_batch + args.single) * 0.4)))
-    phases_bodies = []
+    phases_bodies, phases_cases = [], []
     for phase in range(len(client_counts)):
         prefix = f"CLM-B{phase + 1}-"
         cases = [payloads.case(f"{prefix}{i:07d}") for i in range(args.cases)]
+        phases_cases.append(cases)
         phases_bodies.append(
             [
                 json.dumps({"cases": cases[i : i + BATCH_SIZE]}).encode()
                 for i in range(0, len(cases), BATCH_SIZE)
             ]
         )
-    singles = [json.dumps(payloads.case(f"CLM-S-{i:07d}")).encode() for i in range(args.single)]
+    single_cases = [payloads.case(f"CLM-S-{i:07d}") for i in range(args.single + SINGLE_ALONE)]
+    singles = [json.dumps(case).encode() for case in single_cases]
     warmup_single = [json.dumps(payloads.case(f"CLM-W-{i:07d}")).encode() for i in range(32)]
     warmup_batch = [
         json.dumps({"cases": [payloads.case(f"CLM-WB{b}-{i:04d}") for i in range(100)]}).encode()
         for b in range(4)
     ]
-    submitted = total_batch + args.single + 32 + 400
+    submitted = total_batch + args.single + SINGLE_ALONE + 32 + 400
     payload_sets = (phases_bodies, singles, warmup_single, warmup_batch, submitted)
 
     with (
@@ -270,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="workbench-bench-ingest-") as tmp,
     ):
         figures = run(args, info, server_desc, database, Path(tmp), payload_sets)
+    if args.peer:  # after Workbench's servers stopped: the two never share the cores
+        from bench.labelstudio import peer_measure
+
+        peer_phases = list(zip(client_counts, phases_cases, strict=True))
+        figures["peer"] = peer_measure(args.peer, peer_phases, single_cases[-SINGLE_ALONE - 50 :])
 
     figures["machine"]["loadavg_at_end"] = os.getloadavg()
     report(figures)
@@ -311,7 +333,11 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
             "celery": args.celery,
         },
         "database": database,
-        "targets": {"batch_cases_per_s": TARGET_BATCH, "single_p95_ms": TARGET_SINGLE_P95_MS},
+        "targets": {
+            "scaling_2_over_1": TARGET_SCALING,
+            "batch_over_peer": TARGET_OVER_PEER,
+            "single_p95_ms": TARGET_SINGLE_P95_MS,
+        },
     }
     try:
         print(f"database {database}: migrating ...", flush=True)
@@ -360,8 +386,12 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
 
         print(f"single: {args.single:,} requests from {SINGLE_CLIENTS} clients ...", flush=True)
         sequencer.start()
-        figures["single"] = run_singles(server.url, key, singles, SINGLE_CLIENTS)
+        figures["single"] = run_singles(server.url, key, singles[: args.single], SINGLE_CLIENTS)
         figures["single"]["merge_delay"] = sequencer.stop()
+        print(f"single: {SINGLE_ALONE} requests from 1 client ...", flush=True)
+        sequencer.start()
+        figures["single_alone"] = run_singles(server.url, key, singles[args.single :], 1)
+        figures["single_alone"]["merge_delay"] = sequencer.stop()
         print(
             f"  p50 {figures['single']['p50_ms']} ms, p95 {figures['single']['p95_ms']} ms, "
             f"{figures['single']['req_per_s']:,.0f} req/s, cpu {figures['single']['cpu']}, "
@@ -406,88 +436,6 @@ def run(args, info: dict, server_desc: str, database: str, tmp: Path, payload_se
         sequencer.stop()
         redis_scratch.cleanup()
     return figures
-
-
-def report(figures: dict) -> None:
-    copy = figures["copy"]
-    if "error" in copy:  # keep the rest of the report
-        nan = float("nan")
-        copy = {
-            "cases_only": {"rows": 0, "rows_per_s": nan, "megabytes": nan},
-            "cases_write_row": {"rows_per_s": nan},
-            "full_footprint": {"cases_per_s": nan, "megabytes": nan},
-        }
-    copy_rate = copy["cases_only"]["rows_per_s"]
-    footprint_rate = copy["full_footprint"]["cases_per_s"]
-    rows = []
-    for phase in figures["batch"]:
-        rate = phase["cases_per_s"]
-        rows.append(
-            (
-                f"batch, {phase['clients']} client(s), {phase['cases']:,} cases",
-                f"{rate:,.0f} cases/s",
-                f"p50 {phase['batch_p50_ms']:,.0f} ms per 1,000",
-                f">= {TARGET_BATCH:,.0f} cases/s",
-                "PASS" if rate >= TARGET_BATCH else "MISS",
-            )
-        )
-    single = figures["single"]
-    rows.append(
-        (
-            f"single, {single['clients']} clients, {single['requests']:,} req",
-            f"{single['req_per_s']:,.0f} req/s",
-            f"p50 {single['p50_ms']} / p95 {single['p95_ms']} / p99 {single['p99_ms']} ms",
-            f"p95 <= {TARGET_SINGLE_P95_MS:.0f} ms",
-            "PASS" if single["p95_ms"] <= TARGET_SINGLE_P95_MS else "MISS",
-        )
-    )
-    rows.append(
-        (
-            f"COPY reviews_case, {copy['cases_only']['rows']:,} rows",
-            f"{copy_rate:,.0f} rows/s",
-            f"{copy['cases_only']['megabytes']} MB",
-            "",
-            "",
-        )
-    )
-    rows.append(
-        (
-            "COPY reviews_case from Python rows (write_row)",
-            f"{copy['cases_write_row']['rows_per_s']:,.0f} rows/s",
-            "formatting in psycopg",
-            "",
-            "",
-        )
-    )
-    rows.append(
-        (
-            "COPY full footprint (case+events+task+subject)",
-            f"{footprint_rate:,.0f} cases/s",
-            f"{copy['full_footprint']['megabytes']} MB",
-            "",
-            "",
-        )
-    )
-    best = max(phase["cases_per_s"] for phase in figures["batch"])
-    figures["ratios"] = {
-        "batch_best_over_copy_cases": round(best / copy_rate, 3),
-        "batch_best_over_copy_footprint": round(best / footprint_rate, 3),
-    }
-    verify = figures["verify"]
-    print()
-    print(f"server: {figures['server']['command']}; {figures['machine']['cpus']} cores")
-    print(table(rows, ("measure", "rate", "detail", "target", "")))
-    print()
-    ratios = figures["ratios"]
-    print(
-        f"ingest / COPY: {ratios['batch_best_over_copy_cases']:.1%} of COPY of the case rows, "
-        f"{ratios['batch_best_over_copy_footprint']:.1%} of COPY of everything a case writes"
-    )
-    print(
-        f"cases stored {verify['cases_stored']:,} of {verify['cases_submitted']:,} submitted: "
-        f"{'OK' if verify['count_ok'] else 'MISMATCH'}; "
-        f"trail_verify: {verify['trail_verify_output']}"
-    )
 
 
 if __name__ == "__main__":

@@ -115,7 +115,10 @@ class Payloads:
                 line["reason_codes"] = [r["code"] for r in reasons]
         summary = reasons[0]["text"][:2000] if reasons else "Approved as billed"
         member = rng.randrange(self.members)
-        given, family = rng.choice(GIVEN), rng.choice(FAMILY)
+        # A member keeps their name from one claim to the next. (Drawn anew for
+        # each claim, every repeat rewrote the subject's contact details, and
+        # two clients' batches queued on each other's subject rows.)
+        given, family = GIVEN[member % len(GIVEN)], FAMILY[member // len(GIVEN) % len(FAMILY)]
         return {
             "external_id": external_id,
             "kind": "claim_decision",
