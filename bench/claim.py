@@ -83,8 +83,8 @@ from bench.harness import (
 )
 from bench.processes import Sequencer
 
-TARGET_RATE = 1000.0  # claims/s
-TARGET_P95_MS = 10.0
+TARGET_RATIO = 0.5  # of the bare SKIP LOCKED loop's claims/s, same run (issue #15)
+TARGET_P95_MS = 15.0
 SERIAL_CLAIMS, SERIAL_SECONDS = 300, 30.0  # one reviewer alone, before the concurrent phase
 PROFILE_CLAIMS = 200
 VARIANTS = 400  # demo claims to route; those sent to claims-review become templates
@@ -223,7 +223,7 @@ def run(args, info: dict, database: str) -> dict:
         "reviewers": args.reviewers,
         "tasks": made["tasks"],
         "setup": made,
-        "targets": {"claims_per_s": TARGET_RATE, "p95_ms": TARGET_P95_MS, "double_claims": 0},
+        "targets": {"over_skip_locked": TARGET_RATIO, "p95_ms": TARGET_P95_MS, "double_claims": 0},
     }
 
     # 3. The physical limit on a plain table of the same rows.
@@ -368,8 +368,10 @@ def report(figures: dict) -> None:
             f"task_claim_next, {figures['reviewers']} {figures['mode']}",
             f"{service['claims_per_s']:,.0f} claims/s",
             f"{service['claims']:,} claims in {service['seconds']:.1f} s",
-            f">= {TARGET_RATE:,.0f} claims/s",
-            "PASS" if (service["claims_per_s"] or 0) >= TARGET_RATE else "MISS",
+            f">= {TARGET_RATIO:.0%} of bare SKIP LOCKED",
+            "PASS"
+            if (service["claims_per_s"] or 0) >= TARGET_RATIO * bare["claims_per_s"]
+            else "MISS",
         ),
         (
             "  latency of one claim",
