@@ -52,7 +52,7 @@ def _message_read(message) -> tuple[dict, list[Problem]]:
     if not isinstance(message, dict):
         return {}, [((), 'an object such as {"role": "user", "content": "..."}')]
     given = message.get("role")
-    if given not in ROLES:
+    if not isinstance(given, str) or given not in ROLES:
         shown = "missing" if "role" not in message else f"unknown role {given!r}"
         return {}, [(("role",), f"{shown}; one of {', '.join(ROLES)}")]
     role = ROLES[given]
@@ -94,7 +94,7 @@ def _parts_read(parts: list, allowed: set[str]) -> tuple[str, list[Problem]]:
     texts, problems = [], []
     for index, part in enumerate(parts):
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in allowed:
+        if not isinstance(kind, str) or kind not in allowed:
             problems.append(
                 (("content", index, "type"), f"a content part of type {', '.join(sorted(allowed))}")
             )

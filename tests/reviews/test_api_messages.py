@@ -8,6 +8,7 @@ import copy
 import json
 
 import pytest
+from django.test import Client
 
 from reviews.models import Case, SubjectText
 from reviews.selectors import case_input_opened
@@ -306,3 +307,10 @@ def test_a_batch_mixes_messages_and_conversations_and_a_bad_item_fails_alone(cha
     assert SubjectText.objects.count() == 3
     again = post(client, batch, f"{CASES}/batch").json()["results"]
     assert [item["status"] for item in again] == [200, 422, 200, 200]
+
+
+def test_the_openapi_document_describes_both_shapes_of_a_chatbots_input(db):
+    schema = Client().get("/api/v1/openapi.json").json()["components"]["schemas"]["CaseIn"]
+    described = schema["properties"]["input"]["description"]
+    assert '"conversation"' in described and '"messages"' in described
+    assert "[image]" in described and "tool_calls" in described

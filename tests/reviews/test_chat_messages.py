@@ -70,6 +70,8 @@ def test_every_problem_is_found_with_its_path_and_no_turns_are_given():
             {"role": "tool", "content": "t", "tool_call_id": 3},
             {"role": "user", "content": "x", "refusal": "no"},
             {"role": "assistant", "content": None, "tool_calls": []},
+            {"role": ["user"], "content": "x"},  # any JSON: never an unhashable surprise
+            {"role": "user", "content": [{"type": {"text": 1}}]},
         ]
     )
     assert turns == []
@@ -79,6 +81,8 @@ def test_every_problem_is_found_with_its_path_and_no_turns_are_given():
         (3, "tool_call_id"),
         (4, "refusal"),
         (5, "content"),
+        (6, "role"),
+        (7, "content", 0, "type"),
     ]
 
 
