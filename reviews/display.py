@@ -75,12 +75,20 @@ class TaskFacts:
         )
 
 
-def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
+# The turns of a conversation the customer's notice shows: theirs and the
+# answers they were given, never a system prompt or a tool's output (STYLE 14).
+CUSTOMER_SEES_ROLES = ("customer", "assistant", "agent")
+
+
+def case_input_view(
+    case: Case, catalog: dict, *, hide_codes: bool, roles: tuple[str, ...] | None = None
+) -> dict:
     """The case input shaped for its kind: claim lines as a table, a
     conversation as chat turns, anything else as indented JSON. The
     customer's words are opened from where they are sealed. ``hide_codes``
     (blind review): the AI's reason codes are left out, from the claim lines
-    and from any ``reason_codes`` key of the rest."""
+    and from any ``reason_codes`` key of the rest. ``roles``: the only turns
+    of a conversation shown (all when None)."""
     data = case_input_opened(case=case)
     if hide_codes:
         data = _without_codes(data)
@@ -132,11 +140,28 @@ def case_input_view(case: Case, catalog: dict, *, hide_codes: bool) -> dict:
                     "role": str(turn.get("role", "")),
                     "text": str(turn.get("text", "")),
                     "erased": turn.get("erased") is True,
+                    "calls": _tool_calls(turn.get("tool_calls")),
                 }
                 for turn in conversation
+                if roles is None or turn.get("role") in roles
             ]
             return {"shape": "chat", "turns": turns, "erased_at": case.subject.erased_at}
     return {"shape": "json", "text": _pretty(data), "erased_at": case.subject.erased_at}
+
+
+def _tool_calls(calls) -> list[str]:
+    """An assistant's tool calls (chat-completions ``tool_calls``) as
+    ``name(arguments)``, for the reviewer to read."""
+    if not isinstance(calls, list):
+        return []
+    shown = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            shown.append(f"{function.get('name', '')}({_plain(function.get('arguments', ''))})")
+        else:
+            shown.append(_plain(call))
+    return shown
 
 
 def _without_codes(value):

@@ -3,9 +3,17 @@
 from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from reviews.chat_messages import messages_read
 from reviews.wording import wording_problems
 from workbench.api import ErrorBody, TrailEventOut
 from workbench.models import AISystem
@@ -88,7 +96,16 @@ class CaseIn(Strict):
     kind: Kind
     subject: SubjectIn
     model: ModelIn
-    input: dict[str, Any]
+    input: dict[str, Any] = Field(
+        description="What the model saw: free JSON, except for chatbot_answer, whose input "
+        'holds the conversation so far, either as {"conversation": [{"role": "customer" | '
+        '"assistant" | "agent", "text": "..."}]} or, in the OpenAI chat-completions format, as '
+        '{"messages": [{"role": "system" | "developer" | "user" | "assistant" | "tool", '
+        '"content": "..." or [content parts]}]} (not both). A user message is the customer\'s '
+        "turn: routing reads the latest one, and its words are kept sealed. Text parts are "
+        "joined with newlines; an image, audio or file part is kept as [image], [audio] or "
+        "[file] and never fetched; an assistant message with tool_calls may have null content."
+    )
     output: OutputIn
     confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
     explanation: str = Field(default="", max_length=20_000)
@@ -109,35 +126,61 @@ class CaseIn(Strict):
             raise ValueError("; ".join(problem.partition(": ")[2] for problem in problems))
         return value
 
+    # The input as sent, when it was read into another shape (input.messages):
+    # the body digest is of what the system sent (same body again: 200).
+    _input_sent: dict | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def conversation_for_chatbots(self):
         # A chatbot's input is the conversation so far; routing reads its
-        # latest customer turn.
-        if self.kind == "chatbot_answer":
-            conversation = self.input.get("conversation")
-            if not isinstance(conversation, list) or not conversation:
-                raise ValueError(
-                    "input.conversation: a chatbot_answer needs the conversation so far, "
-                    'as [{"role": "customer", "text": "..."}, ...]'
-                )
-            problems = []
-            for index, turn in enumerate(conversation):
-                try:
-                    TurnIn.model_validate(turn)
-                except ValidationError as exc:
-                    # Re-rooted, so the client sees input.conversation.1.text,
-                    # not a bare "text" that names no field of the case.
-                    problems += [
+        # latest customer turn. Chat-completions messages are read into it.
+        if self.kind != "chatbot_answer":
+            return self
+        if "messages" in self.input:
+            if "conversation" in self.input:
+                raise ValueError("input.messages: give the conversation or the messages, not both")
+            turns, found = messages_read(self.input["messages"])
+            if found:
+                raise ValidationError.from_exception_data(
+                    type(self).__name__,
+                    [
                         InitErrorDetails(
-                            type=error["type"],
-                            loc=("input", "conversation", index, *error["loc"]),
-                            input=error["input"],
-                            ctx=error.get("ctx", {}),
+                            type=PydanticCustomError("chat_message", "{text}", {"text": text}),
+                            loc=("input", "messages", *path),
+                            input=self.input["messages"],
                         )
-                        for error in exc.errors(include_url=False)
-                    ]
-            if problems:
-                raise ValidationError.from_exception_data(type(self).__name__, problems)
+                        for path, text in found
+                    ],
+                )
+            rest = {key: value for key, value in self.input.items() if key != "messages"}
+            self._input_sent = self.input
+            self.input = {**rest, "conversation": turns}
+            return self
+        conversation = self.input.get("conversation")
+        if not isinstance(conversation, list) or not conversation:
+            raise ValueError(
+                "input.conversation: a chatbot_answer needs the conversation so far, "
+                'as [{"role": "customer", "text": "..."}, ...], or input.messages '
+                "in the chat-completions format"
+            )
+        problems = []
+        for index, turn in enumerate(conversation):
+            try:
+                TurnIn.model_validate(turn)
+            except ValidationError as exc:
+                # Re-rooted, so the client sees input.conversation.1.text,
+                # not a bare "text" that names no field of the case.
+                problems += [
+                    InitErrorDetails(
+                        type=error["type"],
+                        loc=("input", "conversation", index, *error["loc"]),
+                        input=error["input"],
+                        ctx=error.get("ctx", {}),
+                    )
+                    for error in exc.errors(include_url=False)
+                ]
+        if problems:
+            raise ValidationError.from_exception_data(type(self).__name__, problems)
         return self
 
 

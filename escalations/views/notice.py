@@ -26,7 +26,7 @@ from escalations.services import (
     AppealRefused,
     appeal_file,
 )
-from reviews.display import case_input_view
+from reviews.display import CUSTOMER_SEES_ROLES, case_input_view
 from reviews.models import Feedback
 from reviews.selectors import feedback_for_notice
 from reviews.services import FeedbackInvalid, FeedbackRefused, feedback_record
@@ -177,7 +177,7 @@ def _notice_page(
         "system": case.system,
         # What the AI saw, shaped for the customer; its answer is the
         # notice's (shown only while it is the decision in force).
-        "facts": case_input_view(case, {}, hide_codes=True),
+        "facts": case_input_view(case, {}, hide_codes=True, roles=CUSTOMER_SEES_ROLES),
         "refused": refused,
         **_feedback_context(case, feedback_form),
         **feedback,  # the answer's outcome: thanks, or why it was refused

@@ -180,6 +180,8 @@ def json_digest(value) -> str:
 
 def _body_digest(item: CaseIn) -> str:
     body = item.model_dump(mode="json")
+    if item._input_sent is not None:
+        body["input"] = item._input_sent  # as sent, not as read (input.messages)
     # A key added to the body later counts only when given, so that a case
     # submitted before it existed is the same body again (200, not 409).
     if not body.get("explanation_customer"):

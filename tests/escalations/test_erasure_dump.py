@@ -54,12 +54,19 @@ CUSTOMER = {
     "evidence name": "larkspurquine",
     "feedback comment": "Vexillumbright",
     "feedback via the system": "Grimthornelle",
+    # A transcript in the chat-completions format (issue 17 item 2): the user's
+    # turns, a content part, and the name a user message may carry.
+    "messages turn": "Quorvinthale",
+    "messages part": "Fennimoraxe",
+    "messages name": "Zeldarionne",
 }
 # What the AI system (or the organisation's agent) wrote: it stays.
 AI_WROTE = {
     "assistant turn": "Saffronelle",
     "agent turn": "Umberwickle",
     "answer": "Cobaltmirey",
+    "system prompt": "Orrindalewick",
+    "tool output": "Caskelmirthe",
     "reference": REFERENCE,
 }
 
@@ -237,8 +244,9 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
     )
 
     # 3. Chats: one sent alone (the customer asks for a person: a person
-    # decides), two in a batch (a chatbot answer, and a generic case that
-    # carries a conversation too), all about the same customer.
+    # decides), three in a batch (a chatbot answer, a generic case that
+    # carries a conversation too, and a transcript in the chat-completions
+    # format whose customer asks for a person), all about the same customer.
     conversation = [
         {"role": "customer", "text": f"{CUSTOMER['first turn']} never arrived."},
         {"role": "assistant", "text": f"{AI_WROTE['assistant turn']}: it is on its way."},
@@ -278,9 +286,45 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
                 "channel": "web",
             },
         },
+        factories.chat_payload(
+            4,
+            subject=subject(),
+            input={
+                "messages": [
+                    {"role": "system", "content": f"{AI_WROTE['system prompt']}: be kind."},
+                    {
+                        "role": "user",
+                        "name": CUSTOMER["messages name"],
+                        "content": f"{CUSTOMER['messages turn']} was charged twice.",
+                    },
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{"id": "c1", "function": {"name": "charges_list"}}],
+                    },
+                    {
+                        "role": "tool",
+                        "tool_call_id": "c1",
+                        "content": f"{AI_WROTE['tool output']}: two charges",
+                    },
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": f"{CUSTOMER['messages part']}, see"},
+                            {"type": "image_url", "image_url": {"url": "https://x/receipt.png"}},
+                            {"type": "text", "text": "I want a human."},
+                        ],
+                    },
+                ]
+            },
+        ),
     ]
     results = post(chats_api, "/api/v1/cases/batch", {"cases": batch})["results"]
-    assert [item["status"] for item in results] == [201, 201]
+    assert [item["status"] for item in results] == [201, 201, 201]
+    assert results[2]["case_status"] == "pending_review"
+    shown = page(reviewer, f"/cases/{results[2]['reference']}/")
+    assert CUSTOMER["messages turn"] in shown and CUSTOMER["messages part"] in shown
+    assert decide(alice).reference == results[2]["reference"]
     assert CUSTOMER["first turn"] in page(Client(), f"/notice/{notice_token(alone['reference'])}/")
     # The chat system relays the customer's rating of the person's answer.
     rating = {"listened": 5, "explained": 4, "comment": f"{CUSTOMER['feedback via the system']}!"}
@@ -296,7 +340,7 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
     # copies made for sending, and the evidence file's name, are plain.
     before = found_in(database_bytes(), CUSTOMER)
     assert set(before) <= {"email", "evidence name"}, before
-    assert SubjectText.objects.filter(subject__reference=REFERENCE).count() == 6
+    assert SubjectText.objects.filter(subject__reference=REFERENCE).count() == 7
 
     # Erasure, once no appeal window is open any more.
     cases = list(Case.objects.filter(subject__reference=REFERENCE))
@@ -344,7 +388,7 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
             "body", flat=True
         )
     ]
-    assert sorted((data["texts"], data["appeals"]) for data in erased) == [(2, 1), (4, 0)]
+    assert sorted((data["texts"], data["appeals"]) for data in erased) == [(2, 1), (5, 0)]
     # The answers' scores stay (no personal data in them); their words are gone.
     assert sorted(Feedback.objects.values_list("listened", "explained")) == [(2, 3), (5, 4)]
     assert not SubjectText.objects.filter(kind="feedback", sealed__isnull=False).exists()

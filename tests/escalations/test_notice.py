@@ -99,3 +99,20 @@ def test_the_page_is_in_the_subjects_locale_where_a_translation_exists(
     response = Client().get(url(case))
     assert f'<html lang="{lang}">' in response.content.decode()
     assert button in text(response)
+
+
+def test_a_chat_completions_transcript_shows_the_customer_only_their_exchange(chat_system):
+    messages = [
+        {"role": "system", "content": "zqsystemprompt: never promise refunds."},
+        {"role": "user", "content": "Where is my parcel? Thank you so much!"},
+        {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "zqtool"}}]},
+        {"role": "tool", "tool_call_id": "c", "content": "zqtooloutput: internal note"},
+        {"role": "assistant", "content": "It is on its way."},
+    ]
+    case = factories.ingest(chat_system, factories.chat_payload(1, input={"messages": messages}))
+    page = text(Client().get(url(case)))
+    assert "Where is my parcel? Thank you so much!" in page
+    assert "It is on its way." in page
+    # A system prompt, a tool's output and the AI's tool calls are not the customer's to read.
+    for hidden in ("zqsystemprompt", "zqtooloutput", "zqtool"):
+        assert hidden not in page

@@ -320,3 +320,41 @@ def test_a_qa_sample_in_a_blind_queue_reads_as_a_review(db, alice):
     assert "quality-assurance" not in html and "Qa in" not in html and "qa-sample" not in html
     assert "Review in Claims review" in html
     assert '"qa"' not in html and ">qa<" not in html
+
+
+def test_a_blind_reviewer_of_a_chat_completions_transcript_sees_it_and_nothing_of_the_ai(db, alice):
+    policy = copy.deepcopy(factories.SUPPORT_POLICY)
+    policy["queues"][0]["blind"] = True
+    system = factories.system_with_policy(policy)
+    messages = [
+        {"role": "system", "content": "zqsystemprompt: be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "can I talk to a human"}]},
+        {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "zqtool"}}]},
+        {"role": "tool", "content": "zqtooloutput"},
+    ]
+    payload = factories.chat_payload(
+        1,
+        input={"messages": messages},
+        output={"outcome": "handoff", "summary": "zqsummary", "answer": "zqanswer"},
+        explanation="zqexplanation",
+        confidence=0.871,
+    )
+    case = factories.ingest(system, payload)
+    client = client_for(alice)
+    client.post("/queues/claim/")
+
+    for response in (client.get(case_url(case)), client.get(case_url(case), headers=HTMX)):
+        html = OUTCOME_SELECT.sub("", response.content.decode())
+        leaks = ["zqanswer", "zqsummary", "zqexplanation", "0.871", "87%", "87.1", "0.87"]
+        assert [leak for leak in leaks if leak in html] == []
+    html = client.get(case_url(case)).content.decode()
+    # What the AI saw is the blind reviewer's to read: the transcript, as bubbles.
+    assert re.findall(r'<li class="bubble role-([a-z]+)">', html) == [
+        "system",
+        "customer",
+        "assistant",
+        "tool",
+    ]
+    assert "can I talk to a human" in html and "zqsystemprompt" in html
+    assert "zqtool()" in html and "zqtooloutput" in html
+    assert "proposed" not in html

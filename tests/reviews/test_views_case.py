@@ -93,6 +93,53 @@ def test_a_chat_case_shows_the_conversation_as_bubbles(chat_system, alice):
     assert "any of these" in html
 
 
+# A transcript in the chat-completions format (issue 17 item 2), its last user
+# turn a real Bitext request for a person.
+MESSAGES = [
+    {"role": "system", "content": "You are the shop's support assistant."},
+    {"role": "user", "content": "my parcel never came"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "order_lookup", "arguments": '{"order": "37"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "status: lost in transit"},
+    {"role": "assistant", "content": "Sorry, it seems lost."},
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": factories.support_requests()[542]["instruction"]},
+            {"type": "image_url", "image_url": {"url": "https://cdn.example.org/p.jpg"}},
+        ],
+    },
+]
+
+
+def test_a_chat_completions_transcript_shows_as_bubbles(chat_system, alice):
+    case = factories.ingest(chat_system, factories.chat_payload(4, input={"messages": MESSAGES}))
+    client = client_for(alice)
+    client.post("/queues/claim/")
+
+    html = re.sub(r"\s+", " ", client.get(case_url(case)).content.decode())
+
+    bubbles = re.findall(r'<li class="bubble role-([a-z]+)">', html)
+    assert bubbles == ["system", "customer", "assistant", "tool", "assistant", "customer"]
+    assert "You are the shop&#x27;s support assistant." in html
+    assert "my parcel never came" in html  # the sealed user turn, opened for the reviewer
+    assert "Calls <code>order_lookup({&quot;order&quot;: &quot;37&quot;})</code>" in html
+    assert "status: lost in transit" in html
+    assert "assistance to talk to a live agent<br>[image]" in html
+    assert "cdn.example.org" not in html
+    assert "AI's answer (under review)" in html
+    assert "customer&#x27;s latest message matches" in html  # the route card's text_matches leaf
+
+
 def test_other_input_is_shown_as_json(db, alice):
     policy = copy.deepcopy(factories.CLAIMS_POLICY)
     system = factories.system_with_policy(policy)
