@@ -221,6 +221,29 @@ def decided_case(system: AISystem, reviewer: User, n: int = 1, **overrides):
     return Case.objects.get(pk=task.case_id)
 
 
+def appeal_decided(reviewer: User, *, reasons: str, outcome: str = "upheld"):
+    """``reviewer`` claims the next appeal, opens the customer's statement
+    and decides it, as the appeal page does; returns the task."""
+    import uuid
+
+    from escalations.services.appeals import appeal_decide, appeal_statement_open
+    from reviews.services.assignment import task_claim_next
+
+    task = task_claim_next(user=reviewer)
+    appeal_statement_open(task_id=task.pk, user=reviewer, fencing_token=task.fencing_token)
+    appeal_decide(
+        task_id=task.pk,
+        user=reviewer,
+        fencing_token=task.fencing_token,
+        outcome=outcome,
+        final_outcome="",
+        reason_code="",
+        reasons=reasons,
+        idempotency_key=uuid.uuid4().hex,
+    )
+    return task
+
+
 def signing_key_change(settings, tmp_path) -> None:
     """Deploy a new signing key; the old one's public key is kept as retired."""
     retired = tmp_path / "retired.pem"

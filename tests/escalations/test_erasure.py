@@ -14,16 +14,13 @@ from django.core.management import CommandError, call_command
 from escalations.models import Appeal, Evidence
 from escalations.services import (
     ErasureRefused,
-    appeal_decide,
     appeal_file,
     appeal_statement,
-    appeal_statement_open,
     legal_hold_lift,
     legal_hold_place,
     subject_erase,
 )
 from reviews.models import Subject
-from reviews.services.assignment import task_claim_next
 from reviews.services.subjects import contact_open
 from tests import factories
 from tests.factories import decided_case
@@ -43,18 +40,7 @@ def appealed_and_decided(system, alice):
         idempotency_key=uuid.uuid4().hex,
     )
     carol = factories.UserFactory(username="appeal.carol", role="appeal_reviewer")
-    task = task_claim_next(user=carol)
-    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
-    appeal_decide(
-        task_id=task.pk,
-        user=carol,
-        fencing_token=task.fencing_token,
-        outcome="upheld",
-        final_outcome="",
-        reason_code="",
-        reasons="The denial stands.",
-        idempotency_key=uuid.uuid4().hex,
-    )
+    factories.appeal_decided(carol, reasons="The denial stands.")
     case.refresh_from_db()
     return case
 

@@ -25,7 +25,6 @@ from django.test import Client
 from django.utils import timezone
 
 from escalations.models import Appeal
-from escalations.services import appeal_decide, appeal_statement_open
 from reviews.models import Case, Feedback, SubjectText
 from reviews.routing import qa_sampled
 from reviews.services.assignment import task_claim_next
@@ -194,18 +193,7 @@ def test_after_erasure_no_table_page_cache_or_log_holds_what_the_customer_wrote(
         },
     )
     assert filed.status_code == 302
-    task = task_claim_next(user=carol)
-    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
-    appeal_decide(
-        task_id=task.pk,
-        user=carol,
-        fencing_token=task.fencing_token,
-        outcome="upheld",
-        final_outcome="",
-        reason_code="",
-        reasons="The letter does not change the plan's rule.",
-        idempotency_key=uuid.uuid4().hex,
-    )
+    factories.appeal_decided(carol, reasons="The letter does not change the plan's rule.")
     # The customer answers the notice's two questions about the appeal's
     # decision, with a comment (issue 16).
     answered = customer.post(

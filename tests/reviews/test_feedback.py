@@ -9,11 +9,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from escalations.services import appeal_decide, appeal_file, appeal_statement_open, subject_erase
+from escalations.services import appeal_file, subject_erase
 from reviews.models import Case, Feedback, FeedbackInvitation, SubjectText
 from reviews.routing import policy_validate
 from reviews.services import FeedbackInvalid, FeedbackRefused, feedback_record
-from reviews.services.assignment import task_claim_next
 from reviews.services.notices import notice_open
 from reviews.services.subjects import subject_text_open
 from tests import factories
@@ -126,18 +125,7 @@ def appeal_decided_from(case, carol) -> Case:
     appeal_file(
         case=case, statement="Please look again.", evidence=[], idempotency_key=uuid.uuid4().hex
     )
-    task = task_claim_next(user=carol)
-    appeal_statement_open(task_id=task.pk, user=carol, fencing_token=task.fencing_token)
-    appeal_decide(
-        task_id=task.pk,
-        user=carol,
-        fencing_token=task.fencing_token,
-        outcome="upheld",
-        final_outcome="",
-        reason_code="",
-        reasons="The plan's rule applies.",
-        idempotency_key=uuid.uuid4().hex,
-    )
+    factories.appeal_decided(carol, reasons="The plan's rule applies.")
     return Case.objects.select_related("subject", "system").get(pk=case.pk)
 
 
