@@ -33,6 +33,7 @@ from reviews.selectors import (
     route_explained,
     tasks_held,
 )
+from reviews.selectors.search import SEARCH_MAX_RESULTS, SearchRefused, cases_search
 from reviews.services.assignment import KIND_ROLES, HoldLimitReached, task_claim_next, task_release
 from reviews.services.case_views import case_view_record
 from reviews.services.decisions import decision_input, decision_record, task_is_blind
@@ -98,6 +99,24 @@ def claim_next(request):
         messages.info(request, f"Nothing left for you to claim {where}.")
         return redirect_to(request, reverse("reviews:queues"))
     return redirect_to(request, reverse("reviews:case", args=[task.case.reference]))
+
+
+# --- Search ---------------------------------------------------------------------------------
+
+
+@role_required(Role.REVIEWER, Role.APPEAL_REVIEWER, Role.SUPERVISOR, Role.COMPLIANCE, Role.ADMIN)
+@require_GET
+def search(request):
+    """Cases by reference, external id or subject reference, among those the
+    user may open. A read: no trail event, and the term is logged nowhere."""
+    q = request.GET.get("q", "")
+    context = {"q": q.strip(), "hits": [], "refused": None, "limit": SEARCH_MAX_RESULTS}
+    try:
+        context["hits"] = cases_search(user=request.user, roles=user_roles(user=request.user), q=q)
+    except SearchRefused as refused:
+        context["refused"] = refused.message
+    template = "reviews/search.html#search-results" if request.htmx else "reviews/search.html"
+    return render(request, template, context)
 
 
 # --- The case page ------------------------------------------------------------------------

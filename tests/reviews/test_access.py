@@ -2,14 +2,17 @@
 
 import pytest
 
-from reviews.models import Queue, ReviewTask
+from escalations.services.appeals import appeal_file
+from reviews.access import case_access, cases_openable
+from reviews.models import Case, Queue, ReviewTask
 from reviews.selectors import queues_overview
 from reviews.services.assignment import task_claim_next
 from reviews.services.queue_members import queue_members_set
 from tests import factories
 from tests.factories import client_for
-from workbench.errors import Invalid
+from workbench.errors import Invalid, NotFound
 from workbench.models import TrailEvent
+from workbench.selectors import user_roles
 from workbench.services import Actor
 
 ACTOR = Actor.workbench("tests")
@@ -161,3 +164,37 @@ def test_a_compliance_officer_gives_a_purpose_then_reads(system):
     assert TrailEvent.objects.filter(action="case.viewed").count() == 2
     # A view is no part in the case: it does not open it without a purpose.
     assert client.get(case_url(case)).status_code == 302
+
+
+def test_cases_openable_agrees_with_case_access_for_every_person_and_case(system, team, sam):
+    """The staff search's bulk reading (``cases_openable``) lets each person
+    open exactly the cases the case page lets them open (``case_access``)."""
+    mia, nick, _ = team
+    carol = factories.UserFactory(username="appeal.carol", role="appeal_reviewer")
+    tom = factories.UserFactory(username="sup.tom", role="supervisor")
+    supervisors = Queue.objects.get(system=system, slug="supervisor")
+    queue_members_set(queue=supervisors, users=[sam], actor=ACTOR)
+    decided = factories.decided_case(system, mia)
+    appeal_file(case=decided, statement="Never told why.", evidence=[], idempotency_key="k1")
+    factories.ingest(system, factories.claim_payload(2))
+    factories.ingest(system, factories.claim_payload(3, metadata={"amount": 9000}))
+    cases = list(Case.objects.all())
+    assert len(cases) == 3
+
+    for person in (mia, nick, carol, sam, tom):
+        roles = user_roles(user=person)
+        expected = set()
+        for case in cases:
+            tasks = list(case.tasks.select_related("queue").order_by("created_at", "id"))
+            try:
+                case_access(case=case, tasks=tasks, user=person, roles=roles)
+            except NotFound:
+                continue
+            expected.add(case.pk)
+        assert cases_openable(cases=cases, user=person, roles=roles) == expected, person
+    # Each way in is exercised: the member, the non-member, the appeal, the boards.
+    assert len(cases_openable(cases=cases, user=mia, roles={"reviewer"})) == 3
+    assert decided.pk not in cases_openable(cases=cases, user=nick, roles={"reviewer"})
+    assert cases_openable(cases=cases, user=carol, roles={"appeal_reviewer"}) == {decided.pk}
+    assert len(cases_openable(cases=cases, user=sam, roles={"supervisor"})) == 3
+    assert not cases_openable(cases=cases, user=tom, roles={"supervisor"})

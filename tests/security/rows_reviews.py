@@ -1,10 +1,21 @@
 """Rows of the permission matrix for reviews' screens: the reviewer's, and a
 compliance officer's read-only view of a case."""
 
+from django.urls import reverse
+
 from tests import factories
 from tests.security.matrix import COMPLIANCE_ONLY, LOGIN, Row, decision, ref, web
 
+
+def _search(case: str):
+    return lambda w: reverse("reviews:search") + "?q=" + getattr(w, case).reference.lower()
+
+
 REVIEWS_ROWS = [
+    # --- the staff search (each person sees the cases they may open; 200 either way) ------------
+    Row("reviews:search", "-", "GET", web(LOGIN, 200)),
+    Row("reviews:search", "case_a", "GET", web(LOGIN, 200), url=_search("case_a")),
+    Row("reviews:search", "-", "POST", web(LOGIN, 405)),
     # --- the reviewer's screens ---------------------------------------------------------------
     # An admin without a queue role is sent on to the admin.
     Row("reviews:queues", "-", "GET", web(LOGIN, 200, admin=302)),
