@@ -91,24 +91,23 @@ class BoundedTextarea(forms.Textarea):
         return value[: self.limit] if value else value
 
 
+def _score_field(label) -> forms.TypedChoiceField:
+    """One of the two questions: 1 to 5 as radio buttons with plain labels."""
+    return forms.TypedChoiceField(
+        label=label,
+        choices=SCORE_LABELS,
+        coerce=int,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose an answer from 1 to 5.")},
+    )
+
+
 class FeedbackForm(ServiceErrorsMixin, forms.Form):
     """The customer's answers about a final decision. The service checks
     the scores and the comment (length, no markup) and says what is wrong."""
 
-    listened = forms.TypedChoiceField(
-        label=_("Did we listen to you?"),
-        choices=SCORE_LABELS,
-        coerce=int,
-        widget=forms.RadioSelect,
-        error_messages={"required": _("Choose an answer from 1 to 5.")},
-    )
-    explained = forms.TypedChoiceField(
-        label=_("Was the decision explained fairly?"),
-        choices=SCORE_LABELS,
-        coerce=int,
-        widget=forms.RadioSelect,
-        error_messages={"required": _("Choose an answer from 1 to 5.")},
-    )
+    listened = _score_field(_("Did we listen to you?"))
+    explained = _score_field(_("Was the decision explained fairly?"))
     comment = forms.CharField(
         label=_("Anything you would like to add"),
         required=False,

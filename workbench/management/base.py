@@ -1,4 +1,5 @@
-"""What every command that changes things shares: it names its operator.
+"""What every command that changes things shares: it names its operator (and
+the commands that take a range of days read them one way, ``command_day``).
 
 A person at the server's command line is a person: the trail records them
 as ``{"type": "user", "id": <--actor>}``, by default the account they are
@@ -7,12 +8,21 @@ logged in as. Actor type ``workbench`` stays for scheduled and internal work
 
 import getpass
 import unicodedata
+from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
 from workbench.services import Actor
 
 ACTOR_MAX = 150  # as a username
+
+
+def command_day(text: str) -> date:
+    """A ``--from``/``--to`` day (YYYY-MM-DD), or a CommandError that names it."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def operator_actor(name: str | None) -> Actor:

@@ -335,18 +335,24 @@ def _procedural(trail: SystemTrail, cases: list[CaseFile]) -> list[Line]:
     ]
 
 
+def _appeals_decided(trail: SystemTrail, case: CaseFile):
+    """Each appeal of ``case`` decided in the range: (its filing event or
+    None, its decision event)."""
+    filed = {}
+    for event in case.events:
+        if event.action == "appeal.filed":
+            filed[event.data.get("appeal")] = event
+        elif event.action == "appeal.decided" and trail.in_range(event.at):
+            yield filed.get(event.data.get("appeal")), event
+
+
 def _appeal_timings(trail: SystemTrail, cases: list[CaseFile]) -> list[tuple[str, float]]:
-    timings = []
-    for case in cases:
-        filed = {}
-        for event in case.events:
-            if event.action == "appeal.filed":
-                filed[event.data.get("appeal")] = event
-            elif event.action == "appeal.decided" and trail.in_range(event.at):
-                filing = filed.get(event.data.get("appeal"))
-                if filing is not None:
-                    timings.append((case.reference, (event.at - filing.at).total_seconds()))
-    return timings
+    return [
+        (case.reference, (decided.at - filing.at).total_seconds())
+        for case in cases
+        for filing, decided in _appeals_decided(trail, case)
+        if filing is not None
+    ]
 
 
 def _line_of(managers: dict[str, str | None], username: str) -> set[str]:
@@ -365,26 +371,21 @@ def _independence(trail: SystemTrail, cases: list[CaseFile]) -> list[tuple[str, 
     independent (see the module docstring)."""
     found = []
     for case in cases:
-        filed = {}
-        for event in case.events:
-            if event.action == "appeal.filed":
-                filed[event.data.get("appeal")] = event
-            elif event.action == "appeal.decided" and trail.in_range(event.at):
-                filing = filed.get(event.data.get("appeal"))
-                decider = event.actor_id
-                excluded = set((filing.data.get("excluded") or []) if filing else [])
-                before = filing.at if filing else event.at
-                actors = {
-                    e.actor_id
-                    for e in case.events
-                    if e.at < before and e.actor_type == "user" and e.action != "case.viewed"
-                }
-                above_decider = _line_of(trail.managers, decider)
-                in_line = any(
-                    decider in _line_of(trail.managers, actor) or actor in above_decider
-                    for actor in actors
-                )
-                found.append((case.reference, decider in excluded | actors or in_line))
+        for filing, event in _appeals_decided(trail, case):
+            decider = event.actor_id
+            excluded = set((filing.data.get("excluded") or []) if filing else [])
+            before = filing.at if filing else event.at
+            actors = {
+                e.actor_id
+                for e in case.events
+                if e.at < before and e.actor_type == "user" and e.action != "case.viewed"
+            }
+            above_decider = _line_of(trail.managers, decider)
+            in_line = any(
+                decider in _line_of(trail.managers, actor) or actor in above_decider
+                for actor in actors
+            )
+            found.append((case.reference, decider in excluded | actors or in_line))
     return found
 
 

@@ -1,17 +1,9 @@
-from datetime import date
-
 from django.core.management.base import BaseCommand, CommandError
 
 from workbench.errors import NotFound
+from workbench.management.base import command_day
 from workbench.metrics.charts import default_range
 from workbench.metrics.scorecard import justice_scorecard_for, scorecard_render
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 class Command(BaseCommand):
@@ -37,11 +29,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         start, end = default_range()
         if options["end"]:
-            end = _day(options["end"])
+            end = command_day(options["end"])
             if not options["start"]:
                 start = end.fromordinal(end.toordinal() - 29)
         if options["start"]:
-            start = _day(options["start"])
+            start = command_day(options["start"])
         if start > end:
             raise CommandError("--from is after --to")
         try:

@@ -1,10 +1,9 @@
 import sys
-from datetime import date
 
 from django.core.management.base import CommandError
 
 from workbench.errors import WorkbenchError
-from workbench.management.base import OperatorCommand
+from workbench.management.base import OperatorCommand, command_day
 from workbench.services.export import (
     ExportFilters,
     export_file_name,
@@ -12,13 +11,6 @@ from workbench.services.export import (
     export_record,
     export_stream,
 )
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
 class Command(OperatorCommand):
@@ -41,8 +33,8 @@ class Command(OperatorCommand):
         actor = self.operator(options)
         try:
             filters = ExportFilters(
-                date_from=_day(date_from) if date_from else None,
-                date_to=_day(date_to) if date_to else None,
+                date_from=command_day(date_from) if date_from else None,
+                date_to=command_day(date_to) if date_to else None,
                 system=system,
                 case=case,
             )

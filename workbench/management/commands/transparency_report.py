@@ -1,15 +1,7 @@
-from datetime import date
-
 from django.core.management.base import BaseCommand, CommandError
 
+from workbench.management.base import command_day
 from workbench.metrics import transparency_render
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 class Command(BaseCommand):
@@ -25,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", help="write to this file instead of standard output")
 
     def handle(self, *args, **options):
-        start, end = _day(options["start"]), _day(options["end"])
+        start, end = command_day(options["start"]), command_day(options["end"])
         if start > end:
             raise CommandError("--from is after --to")
         text = transparency_render(start=start, end=end, fmt=options["format"])
